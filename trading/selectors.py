@@ -1,0 +1,162 @@
+"""Reads of the trading app, returned as plain values (agents and pages must not need the ORM)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from competitions.models import Participant
+from trading import engine
+from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, Position
+from trading.services import competition_rules
+
+
+@dataclass(frozen=True)
+class PositionLine:
+    symbol: str
+    asset_class: str
+    side: str
+    quantity: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    notional: Decimal
+    unrealised_pnl: Decimal
+    initial_margin: Decimal
+    leverage: Decimal
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    liquidation_price: Decimal | None
+    realised_pnl: Decimal
+    fees: Decimal
+    funding: Decimal
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    initial_capital: Decimal
+    cash: Decimal
+    equity: Decimal
+    unrealised_pnl: Decimal
+    used_margin: Decimal
+    free_margin: Decimal
+    margin_level: Decimal | None  # equity / used margin; None when nothing is open
+    maintenance_requirement: Decimal
+    positions: tuple[PositionLine, ...]
+
+
+def account_view(*, participant: Participant, prices: Mapping[str, Decimal]) -> AccountLine:
+    """Cash, equity, margins and open positions with unrealised PnL and liquidation price.
+
+    A position whose symbol is missing from `prices` is marked at its entry price.
+    Two queries whatever the number of positions.
+    """
+    account = (
+        Account.objects.select_related("participant__competition").filter(participant=participant).first()
+    )
+    if account is None:  # not opened yet: what it will hold once it is
+        capital = participant.competition.initial_capital
+        account = Account(participant=participant, initial_capital=capital, cash=capital)
+        rows = []
+    else:
+        rows = list(account.positions.filter(is_open=True).order_by("symbol"))
+    return _account_line(account, rows, competition_rules(account.participant.competition), prices)
+
+
+def account_views(*, competition, prices: Mapping[str, Decimal]) -> dict[int, AccountLine]:
+    """account_view for every account of a competition, keyed by participant id: two queries."""
+    accounts = list(Account.objects.filter(participant__competition=competition))
+    rows: dict[int, list[Position]] = {account.pk: [] for account in accounts}
+    for row in Position.objects.filter(account__in=accounts, is_open=True).order_by("symbol"):
+        rows[row.account_id].append(row)
+    rules = competition_rules(competition)
+    return {account.participant_id: _account_line(account, rows[account.pk], rules, prices) for account in accounts}
+
+
+def _account_line(account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal]) -> AccountLine:
+    marks = {row.symbol: prices.get(row.symbol, row.entry_price) for row in rows}
+    state = engine.Account(
+        initial_capital=account.initial_capital,
+        cash=account.cash,
+        positions={
+            row.symbol: engine.Position(
+                symbol=row.symbol,
+                side=engine.PositionSide(row.side),
+                quantity=row.quantity,
+                entry_price=row.entry_price,
+                initial_margin=row.initial_margin,
+                opened_at=row.opened_at,
+                asset_class=row.asset_class,
+            )
+            for row in rows
+        },
+    )
+    metrics = engine.metrics(state, marks, rules)
+    lines = tuple(
+        PositionLine(
+            symbol=row.symbol,
+            asset_class=row.asset_class,
+            side=row.side,
+            quantity=row.quantity,
+            entry_price=row.entry_price,
+            mark_price=marks[row.symbol],
+            notional=engine.money(row.quantity * marks[row.symbol]),
+            unrealised_pnl=engine.money(state.positions[row.symbol].unrealised_pnl(marks[row.symbol])),
+            initial_margin=row.initial_margin,
+            leverage=row.leverage,
+            stop_loss=row.stop_loss,
+            take_profit=row.take_profit,
+            liquidation_price=engine.liquidation_price(state, row.symbol, marks, rules=rules),
+            realised_pnl=row.realised_pnl,
+            fees=row.fees,
+            funding=row.funding,
+            opened_at=row.opened_at,
+        )
+        for row in rows
+    )
+    return AccountLine(
+        initial_capital=account.initial_capital,
+        cash=account.cash,
+        equity=engine.money(metrics.equity),
+        unrealised_pnl=engine.money(metrics.unrealised_pnl),
+        used_margin=metrics.used_margin,
+        free_margin=engine.money(metrics.free_margin),
+        margin_level=metrics.margin_level.quantize(Decimal("0.0001"))
+        if metrics.margin_level is not None
+        else None,
+        maintenance_requirement=engine.money(metrics.maintenance_requirement),
+        positions=lines,
+    )
+
+
+def account_get(*, participant: Participant) -> Account | None:
+    return Account.objects.filter(participant=participant).first()
+
+
+def position_list(*, participant: Participant, is_open: bool | None = None):
+    rows = Position.objects.filter(account__participant=participant)
+    if is_open is not None:
+        rows = rows.filter(is_open=is_open)
+    return rows.order_by("opened_at", "id")
+
+
+def order_list(*, participant: Participant):
+    return Order.objects.filter(account__participant=participant).order_by("id")
+
+
+def fill_list(*, participant: Participant):
+    return (
+        Fill.objects.filter(account__participant=participant)
+        .select_related("order", "position")
+        .order_by("id")
+    )
+
+
+def ledger_list(*, participant: Participant):
+    return LedgerEntry.objects.filter(account__participant=participant).order_by("id")
+
+
+def equity_snapshot_list(*, participant: Participant):
+    return EquitySnapshot.objects.filter(account__participant=participant).order_by("market_time", "id")

@@ -1,0 +1,659 @@
+"""Writes of the trading app: load an account under lock, call the engine, persist its events.
+
+Every service locks the Account row (select_for_update) inside one transaction, so two
+orders for the same participant are decided one after the other, each seeing the other's
+margin. A future `round_run` calls these per participant with the round's snapshot prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from django.db import transaction
+
+from competitions.models import Competition, Participant
+from trading import engine
+from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
+
+# quote currencies that make a symbol crypto when marketdata has no Instrument row for it
+CRYPTO_QUOTES = ("USDT", "USDC", "BUSD", "BTC", "ETH")
+
+
+class AccountInvariantError(AssertionError):
+    """cash != initial_capital + sum(ledger): money appeared or vanished."""
+
+
+class BarLike(Protocol):
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+@dataclass(frozen=True)
+class ExitPlanOutcome:
+    position: Position | None
+    rejection: engine.Rejection | None
+
+
+# --- loading ---
+
+
+def competition_rules(competition: Competition) -> engine.Rules:
+    """The engine's view of a competition's rules and cost model."""
+    return engine.Rules(
+        max_leverage=competition.max_leverage,
+        margin_requirement_pct=competition.margin_requirement_pct,
+        maintenance_margin_pct=competition.maintenance_margin_pct,
+        max_position_size_pct=competition.max_position_size_pct,
+        fee_pct=competition.fee_pct,
+        spread_bps=competition.spread_bps,
+        slippage_bps=competition.slippage_bps,
+        funding_rate_pct_8h=competition.funding_rate_pct_8h,
+        financing_rate_pct_annual=competition.financing_rate_pct_annual,
+        allowed_asset_classes=frozenset(competition.allowed_asset_classes or ()),
+        symbols=frozenset(competition.symbols or ()),
+        market_hours_only=competition.market_hours_only,
+    )
+
+
+def _instrument_row(symbol: str):
+    from marketdata.models import Instrument as InstrumentRow
+
+    return InstrumentRow.objects.filter(symbol=symbol).first()
+
+
+def instrument_spec(symbol: str, row=None) -> engine.Instrument:
+    """Asset class, quantity step and minimum of a symbol, from marketdata when it knows it."""
+    row = row if row is not None else _instrument_row(symbol)
+    if row is not None:
+        return engine.Instrument(
+            symbol=symbol,
+            asset_class=row.asset_class,
+            quantity_step=Decimal(1).scaleb(-row.quantity_precision),
+            min_quantity=row.min_quantity or None,
+        )
+    quote = str(symbol).rpartition("/")[2].upper()
+    return engine.Instrument(symbol=symbol, asset_class="crypto" if quote in CRYPTO_QUOTES else "unknown")
+
+
+def _lock(participant: Participant) -> Account:
+    accounts = Account.objects.select_for_update().select_related("participant__competition")
+    try:
+        return accounts.get(participant=participant)
+    except Account.DoesNotExist:
+        account_open(participant=participant)  # a participant added mid-way trades like the rest
+        return accounts.get(participant=participant)
+
+
+def _open_rows(account: Account) -> dict[str, Position]:
+    return {row.symbol: row for row in account.positions.filter(is_open=True)}
+
+
+def _state(account: Account, rows: Mapping[str, Position]) -> engine.Account:
+    positions = {
+        symbol: engine.Position(
+            symbol=symbol,
+            side=engine.PositionSide(row.side),
+            quantity=row.quantity,
+            entry_price=row.entry_price,
+            initial_margin=row.initial_margin,
+            opened_at=row.opened_at,
+            asset_class=row.asset_class,
+            stop_loss=row.stop_loss,
+            take_profit=row.take_profit,
+            realised_pnl=row.realised_pnl,
+            fees=row.fees,
+            funding=row.funding,
+            closed_quantity=row.closed_quantity,
+            closed_value=(row.exit_price or 0) * row.closed_quantity,
+        )
+        for symbol, row in rows.items()
+    }
+    return engine.Account(initial_capital=account.initial_capital, cash=account.cash, positions=positions)
+
+
+def _leverage(position: engine.Position) -> Decimal:
+    return position.leverage.quantize(Decimal("0.00000001"))
+
+
+def _persist(
+    account: Account,
+    rows: dict[str, Position],
+    state: engine.Account,
+    events: tuple[engine.Event, ...],
+    market_time: datetime,
+    order: Order | None = None,
+) -> tuple[list[Fill], list[LedgerEntry]]:
+    """Write the engine's events and the new state; `rows` (symbol -> open row) is updated in place."""
+    fills: list[Fill] = []
+    entries: list[LedgerEntry] = []
+    fill_rows: dict[int, Fill] = {}
+    last_row: dict[str, Position] = dict(rows)
+    for event in events:
+        if isinstance(event, engine.Fill):
+            row = rows.get(event.symbol)
+            if row is None:
+                # a fill that opens: the row starts here and takes its final values below
+                row = Position.objects.create(
+                    account=account,
+                    symbol=event.symbol,
+                    asset_class=state.positions[event.symbol].asset_class,
+                    side=event.position_side,
+                    quantity=event.quantity,
+                    entry_price=event.price,
+                    initial_margin=event.initial_margin,
+                    leverage=Decimal(1),
+                    opened_at=market_time,
+                )
+                rows[event.symbol] = last_row[event.symbol] = row
+            fill = Fill.objects.create(
+                account=account,
+                order=order,
+                position=row,
+                symbol=event.symbol,
+                side=event.side,
+                quantity=event.quantity,
+                price=event.price,
+                fee=event.fee,
+                realised_pnl=event.realised_pnl,
+                closes=event.closes,
+                initial_margin=event.initial_margin,
+                reason=event.reason,
+                market_time=market_time,
+            )
+            fills.append(fill)
+            fill_rows[id(event)] = fill
+        elif isinstance(event, engine.LedgerEvent):
+            entry = LedgerEntry.objects.create(
+                account=account,
+                kind=event.kind,
+                amount=event.amount,
+                fill=fill_rows.get(id(event.fill)) if event.fill is not None else None,
+                position=last_row.get(event.symbol) if event.symbol else None,
+                description=event.description,
+                market_time=market_time,
+            )
+            entries.append(entry)
+        elif isinstance(event, engine.PositionClosed):
+            row = rows.pop(event.position.symbol)
+            closed = event.position
+            row.quantity = closed.quantity
+            row.closed_quantity = closed.closed_quantity
+            row.exit_price = closed.exit_price
+            row.realised_pnl = closed.realised_pnl
+            row.fees = closed.fees
+            row.funding = closed.funding
+            row.is_open = False
+            row.closed_at = market_time
+            row.close_reason = event.reason
+            row.save()
+    for symbol, position in state.positions.items():
+        row = rows[symbol]
+        values = {
+            "side": position.side,
+            "quantity": position.quantity,
+            "entry_price": position.entry_price,
+            "initial_margin": position.initial_margin,
+            "leverage": _leverage(position),
+            "stop_loss": position.stop_loss,
+            "take_profit": position.take_profit,
+            "realised_pnl": position.realised_pnl,
+            "fees": position.fees,
+            "funding": position.funding,
+            "closed_quantity": position.closed_quantity,
+            "exit_price": position.exit_price,
+        }
+        # only what moved is written: a round touches few of the open positions
+        changed = [name for name, value in values.items() if getattr(row, name) != value]
+        if changed:
+            for name in changed:
+                setattr(row, name, values[name])
+            row.save(update_fields=changed)
+    if account.cash != state.cash:
+        account.cash = state.cash
+        account.save(update_fields=["cash", "updated_at"])
+    return fills, entries
+
+
+def _market_open_check(
+    competition: Competition,
+    instrument_row,
+    market_time: datetime,
+    is_market_open: bool | Callable[[str], bool] | None,
+) -> bool | Callable[[str], bool]:
+    if is_market_open is not None:
+        return is_market_open
+    if not competition.market_hours_only or instrument_row is None:
+        return True
+    from marketdata.hours import is_market_open as hours_open
+
+    return hours_open(instrument_row, market_time)
+
+
+# --- services ---
+
+
+@transaction.atomic
+def account_open(*, participant: Participant) -> Account:
+    """The participant's trading account, created with the competition's initial capital (idempotent)."""
+    capital = participant.competition.initial_capital
+    account, _ = Account.objects.get_or_create(
+        participant=participant, defaults={"initial_capital": capital, "cash": capital}
+    )
+    return account
+
+
+@transaction.atomic
+def order_place(
+    *,
+    participant: Participant,
+    order_request: engine.OrderRequest,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    invocation_id: int | None = None,
+    client_ref: str = "",
+    is_market_open: bool | Callable[[str], bool] | None = None,
+    instrument: engine.Instrument | None = None,
+) -> Order:
+    """Execute one market order; the Order row records a rejection as faithfully as a fill.
+
+    `is_market_open` (bool or symbol -> bool) is asked only when the competition trades market
+    hours only; left None it comes from the marketdata Instrument's trading hours.
+    A non-empty `client_ref` makes the call idempotent: a retry returns the first Order.
+    """
+    account = _lock(participant)
+    if client_ref:
+        existing = Order.objects.filter(account=account, client_ref=client_ref).first()
+        if existing is not None:
+            return existing
+    competition = account.participant.competition
+    row = _instrument_row(order_request.symbol) if instrument is None else None
+    spec = instrument or instrument_spec(order_request.symbol, row)
+    rows = _open_rows(account)
+    state = _state(account, rows)
+    result = engine.place_order(
+        state,
+        order_request,
+        rules=competition_rules(competition),
+        instrument=spec,
+        prices=prices,
+        at=market_time,
+        competition_active=competition.status == Competition.Status.ACTIVE,
+        participant_active=account.participant.status == Participant.Status.ACTIVE,
+        market_open=_market_open_check(competition, row, market_time, is_market_open),
+    )
+    rejection = result.rejection
+    order = Order.objects.create(
+        account=account,
+        invocation_id=invocation_id,
+        client_ref=client_ref,
+        symbol=str(order_request.symbol)[:32],
+        side=engine.SIDE_ALIASES.get(order_request.side, str(order_request.side)[:8])
+        if isinstance(order_request.side, str)
+        else "",
+        quantity=_storable(order_request.quantity, "quantity"),
+        notional_usd=_storable(order_request.notional_usd, "notional_usd"),
+        leverage=_storable(order_request.leverage, "leverage"),
+        stop_loss=_storable(order_request.stop_loss, "stop_loss"),
+        take_profit=_storable(order_request.take_profit, "take_profit"),
+        status=OrderStatus.REJECTED if rejection else OrderStatus.FILLED,
+        reject_code=rejection.code if rejection else "",
+        reject_reason=rejection.reason[:300] if rejection else "",
+        market_time=market_time,
+    )
+    if rejection is None:
+        _persist(account, rows, result.account, result.events, market_time, order)
+    return order
+
+
+def _storable(value, field: str) -> Decimal | None:
+    """The requested number if it fits its column, else None: rejected orders are kept too."""
+    if isinstance(value, str):
+        try:
+            value = Decimal(value)
+        except ArithmeticError:
+            return None
+    if not isinstance(value, (Decimal, int)) or isinstance(value, bool):
+        return None
+    value = Decimal(value)
+    column = Order._meta.get_field(field)
+    if not value.is_finite() or abs(value) >= Decimal(10) ** (column.max_digits - column.decimal_places):
+        return None
+    return value.quantize(Decimal(1).scaleb(-column.decimal_places))
+
+
+@transaction.atomic
+def position_close(
+    *,
+    participant: Participant,
+    symbol: str,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    quantity: Decimal | None = None,
+    invocation_id: int | None = None,
+    client_ref: str = "",
+    is_market_open: bool | Callable[[str], bool] | None = None,
+) -> Order:
+    """Close a position (all of it, or `quantity` of it) with an opposite market order.
+
+    A close never flips: a quantity above the position's size closes the position.
+    """
+    account = _lock(participant)
+    if client_ref:
+        existing = Order.objects.filter(account=account, client_ref=client_ref).first()
+        if existing is not None:
+            return existing
+    row = account.positions.filter(is_open=True, symbol=symbol).first()
+    if row is None:
+        return Order.objects.create(
+            account=account,
+            invocation_id=invocation_id,
+            client_ref=client_ref,
+            symbol=str(symbol)[:32],
+            side="",
+            quantity=_storable(quantity, "quantity"),
+            status=OrderStatus.REJECTED,
+            reject_code=engine.RejectCode.NO_POSITION,
+            reject_reason=f"there is no open position in {symbol} to close"[:300],
+            market_time=market_time,
+        )
+    side = engine.OrderSide.SELL if row.side == engine.PositionSide.LONG else engine.OrderSide.BUY
+    size = row.quantity if quantity is None else min(quantity, row.quantity)
+    return order_place(
+        participant=participant,
+        order_request=engine.OrderRequest(symbol=symbol, side=side, quantity=size),
+        prices=prices,
+        market_time=market_time,
+        invocation_id=invocation_id,
+        client_ref=client_ref,
+        is_market_open=is_market_open,
+    )
+
+
+@transaction.atomic
+def exit_plan_update(
+    *,
+    participant: Participant,
+    symbol: str,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+) -> ExitPlanOutcome:
+    """Replace an open position's stop-loss / take-profit (None clears), validated against the mark."""
+    account = _lock(participant)
+    rows = _open_rows(account)
+    result = engine.update_exit_plan(
+        _state(account, rows),
+        symbol,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        prices=prices,
+        at=market_time,
+    )
+    if result.rejection is not None:
+        return ExitPlanOutcome(rows.get(symbol), result.rejection)
+    _persist(account, rows, result.account, result.events, market_time)
+    return ExitPlanOutcome(rows[symbol], None)
+
+
+def _liquidate_if(account: Account, liquidated: bool) -> None:
+    participant = account.participant
+    if liquidated and participant.status == Participant.Status.ACTIVE:
+        participant.status = Participant.Status.LIQUIDATED
+        participant.status_reason = "margin close-out left no equity"
+        participant.save(update_fields=["status", "status_reason"])
+
+
+@transaction.atomic
+def account_process_bar(
+    *,
+    participant: Participant,
+    bars: Mapping[str, BarLike],
+    market_time: datetime,
+) -> list[Fill]:
+    """Run stops and take-profits intrabar on closed bars, then the close-out at the bars' closes.
+
+    `bars` maps symbol -> anything with open/high/low/close (a marketdata Candle). Writes no
+    equity snapshot: that is account_mark's job at the round's market time.
+    """
+    account = _lock(participant)
+    rows = _open_rows(account)
+    state = _state(account, rows)
+    if not state.positions:
+        return []
+    rules = competition_rules(account.participant.competition)
+    engine_bars = {
+        symbol: engine.Bar(open=bar.open, high=bar.high, low=bar.low, close=bar.close)
+        for symbol, bar in bars.items()
+    }
+    exits = engine.process_bar(state, engine_bars, rules=rules, at=market_time)
+    closes = {symbol: bar.close for symbol, bar in engine_bars.items()}
+    prices = {p.symbol: closes.get(p.symbol, p.entry_price) for p in exits.account.positions.values()}
+    if all(p.symbol in closes for p in exits.account.positions.values()):
+        marked = engine.mark(exits.account, prices, rules=rules, at=market_time)
+        final, events, liquidated = marked.account, exits.events + marked.events, marked.liquidated
+    else:
+        # a position without a bar cannot be marked here; the round's account_mark will
+        final, events, liquidated = exits.account, exits.events, False
+    fills, _ = _persist(account, rows, final, events, market_time)
+    _liquidate_if(account, liquidated)
+    return fills
+
+
+@transaction.atomic
+def account_apply_funding(
+    *,
+    participant: Participant,
+    previous_time: datetime,
+    market_time: datetime,
+    prices: Mapping[str, Decimal],
+) -> list[LedgerEntry]:
+    """Charge funding / financing for every moment in (previous_time, market_time] at `prices`.
+
+    Only positions open now pay; call it bar by bar (after account_process_bar) so that a
+    position closed by a stop before a funding moment does not pay it.
+    """
+    account = _lock(participant)
+    rows = _open_rows(account)
+    state = _state(account, rows)
+    moments = engine.funding_moments(previous_time, market_time)
+    if not state.positions or not moments:
+        return []
+    rules = competition_rules(account.participant.competition)
+    events: list[engine.Event] = []
+    for moment in moments:
+        result = engine.apply_funding(state, moment, prices=prices, rules=rules)
+        state = result.account
+        events.extend(result.events)
+    # ledger rows carry the market time of the call; the moment itself is in the description
+    events = [
+        engine.LedgerEvent(e.kind, e.amount, e.at, e.symbol, None, f"{e.kind} at {e.at:%Y-%m-%d %H:%M} UTC")
+        for e in events
+    ]
+    return _persist(account, rows, state, tuple(events), market_time)[1]
+
+
+@transaction.atomic
+def account_mark(
+    *,
+    participant: Participant,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    round_number: int | None = None,
+) -> EquitySnapshot:
+    """Mark at mid, run the margin close-out and negative balance protection, record equity.
+
+    A participant left with zero equity becomes `liquidated` and is not invoked again.
+    """
+    account = _lock(participant)
+    rows = _open_rows(account)
+    rules = competition_rules(account.participant.competition)
+    marked = engine.mark(_state(account, rows), prices, rules=rules, at=market_time)
+    _persist(account, rows, marked.account, marked.events, market_time)
+    _liquidate_if(account, marked.liquidated)
+    snapshot = _equity_snapshot(account, marked, market_time, round_number)
+    snapshot.save()
+    return snapshot
+
+
+def _equity_snapshot(
+    account: Account, marked: engine.MarkResult, market_time: datetime, round_number: int | None
+) -> EquitySnapshot:
+    metrics = marked.metrics
+    return EquitySnapshot(
+        account=account,
+        market_time=market_time,
+        round_number=round_number,
+        equity=engine.money(metrics.equity),
+        cash=metrics.cash,
+        unrealised_pnl=engine.money(metrics.unrealised_pnl),
+        used_margin=metrics.used_margin,
+        free_margin=engine.money(metrics.free_margin),
+        maintenance_requirement=engine.money(metrics.maintenance_requirement),
+        open_positions=len(marked.account.positions),
+    )
+
+
+@transaction.atomic
+def account_close_all(
+    *,
+    participant: Participant,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    reason: str = engine.FillReason.COMPETITION_END,
+) -> list[Fill]:
+    """Close every open position at its mark with costs (competition end), then NBP."""
+    account = _lock(participant)
+    rows = _open_rows(account)
+    rules = competition_rules(account.participant.competition)
+    result = engine.close_all(
+        _state(account, rows), prices, rules=rules, at=market_time, reason=engine.FillReason(reason)
+    )
+    return _persist(account, rows, result.account, result.events, market_time)[0]
+
+
+# --- batched for a round: every account of a competition in one lock and one load ---
+
+
+def _lock_competition(competition: Competition, participant_ids: list[int] | None = None):
+    """Lock the accounts (in id order, so concurrent lockers never deadlock) and load their open rows."""
+    accounts = Account.objects.select_for_update().select_related("participant").filter(
+        participant__competition=competition
+    )
+    if participant_ids is not None:
+        accounts = accounts.filter(participant_id__in=participant_ids)
+    accounts = list(accounts.order_by("id"))
+    rows: dict[int, dict[str, Position]] = {account.pk: {} for account in accounts}
+    for row in Position.objects.filter(account__in=accounts, is_open=True):
+        rows[row.account_id][row.symbol] = row
+    for account in accounts:
+        account.participant.competition = competition
+    return accounts, rows
+
+
+@transaction.atomic
+def accounts_process_bars(
+    *,
+    competition: Competition,
+    participant_ids: list[int],
+    bars: Iterable[tuple[datetime, Mapping[str, BarLike]]],
+    start: datetime,
+    prices: Mapping[str, Decimal],
+) -> None:
+    """account_process_bar then account_apply_funding, bar by bar, for several accounts at once.
+
+    Same rules and the same rows as calling those two per participant and per bar; the
+    difference is one lock and one load for the whole stretch, and writes only where
+    something happened. `prices` (the round's snapshot) stands in for a symbol whose bar
+    is missing, for funding only.
+    """
+    accounts, rows = _lock_competition(competition, participant_ids)
+    accounts = [a for a in accounts if rows[a.pk]]
+    if not accounts:
+        return
+    rules = competition_rules(competition)
+    states = {account.pk: _state(account, rows[account.pk]) for account in accounts}
+    marks = dict(prices)
+    bar_start = start
+    for close_time, bar_map in bars:
+        engine_bars = {
+            symbol: engine.Bar(open=bar.open, high=bar.high, low=bar.low, close=bar.close)
+            for symbol, bar in bar_map.items()
+        }
+        closes = {symbol: bar.close for symbol, bar in engine_bars.items()}
+        marks.update(closes)
+        moments = engine.funding_moments(bar_start, close_time)
+        for account in accounts:
+            state = states[account.pk]
+            if not state.positions:
+                continue
+            exits = engine.process_bar(state, engine_bars, rules=rules, at=close_time)
+            events: tuple = exits.events
+            state, liquidated = exits.account, False
+            if all(symbol in closes for symbol in state.positions):
+                marked = engine.mark(state, closes, rules=rules, at=close_time)
+                state, events, liquidated = marked.account, events + marked.events, marked.liquidated
+            if events:
+                _persist(account, rows[account.pk], state, events, close_time)
+                _liquidate_if(account, liquidated)
+            if moments and state.positions:
+                funding: list[engine.Event] = []
+                for moment in moments:
+                    result = engine.apply_funding(state, moment, prices=marks, rules=rules)
+                    state = result.account
+                    funding.extend(
+                        engine.LedgerEvent(e.kind, e.amount, e.at, e.symbol, None, f"{e.kind} at {e.at:%Y-%m-%d %H:%M} UTC")
+                        for e in result.events
+                    )
+                if funding:
+                    _persist(account, rows[account.pk], state, tuple(funding), close_time)
+            states[account.pk] = state
+        bar_start = close_time
+
+
+@transaction.atomic
+def accounts_mark(
+    *,
+    competition: Competition,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    round_number: int | None = None,
+    exclude_participant_ids: Iterable[int] = (),
+) -> list[EquitySnapshot]:
+    """account_mark for every account of a competition: one lock, one load, one insert."""
+    accounts, rows = _lock_competition(competition)
+    excluded = set(exclude_participant_ids)
+    rules = competition_rules(competition)
+    snapshots = []
+    for account in accounts:
+        if account.participant_id in excluded:
+            continue
+        marked = engine.mark(_state(account, rows[account.pk]), prices, rules=rules, at=market_time)
+        if marked.events:
+            _persist(account, rows[account.pk], marked.account, marked.events, market_time)
+        _liquidate_if(account, marked.liquidated)
+        snapshots.append(_equity_snapshot(account, marked, market_time, round_number))
+    return EquitySnapshot.objects.bulk_create(snapshots)
+
+
+def account_check_invariant(*, account: Account) -> Decimal:
+    """Prove cash == initial_capital + sum(ledger) from the database; return the ledger sum.
+
+    Summed in Python over the stored Decimals (SQLite's SUM would go through floats).
+    """
+    account.refresh_from_db(fields=["cash", "initial_capital"])
+    total = sum(LedgerEntry.objects.filter(account=account).values_list("amount", flat=True), Decimal(0))
+    if account.cash != account.initial_capital + total:
+        raise AccountInvariantError(
+            f"account {account.pk}: cash {account.cash} != initial {account.initial_capital} + ledger {total}"
+        )
+    open_symbols = list(account.positions.filter(is_open=True).values_list("symbol", flat=True))
+    if len(open_symbols) != len(set(open_symbols)):
+        raise AccountInvariantError(f"account {account.pk}: two open positions in one symbol")
+    return total
