@@ -1,0 +1,63 @@
+"""One row per agent per round: what the agent saw, said, cost, and what became of it."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class InvocationStatus(models.TextChoices):
+    SUCCESS = "success", "Success"
+    INVALID_RESPONSE = "invalid_response", "Invalid response"
+    ERROR = "error", "Error"
+    TIMEOUT = "timeout", "Timeout"
+
+
+class Invocation(models.Model):
+    Status = InvocationStatus
+
+    participant = models.ForeignKey(
+        "competitions.Participant", on_delete=models.CASCADE, related_name="invocations"
+    )
+    round = models.ForeignKey("competitions.Round", on_delete=models.CASCADE, related_name="invocations")
+    snapshot = models.ForeignKey(
+        "marketdata.MarketSnapshotRecord",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invocations",
+    )
+    # Provider and model as called, kept even if the participant is edited later.
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    prompt_version = models.CharField(max_length=40)
+    system_prompt = models.TextField()
+    user_prompt = models.TextField()
+    raw_response = models.TextField(blank=True, default="")
+    parsed_decision = models.JSONField(default=dict, blank=True)
+    # [{"index": 0, "action": {...}, "status": "filled"|"rejected", "order_id": ..., "code": ..., "reason": ...}]
+    action_outcomes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=InvocationStatus.choices)
+    error = models.TextField(blank=True, default="")
+    latency_ms = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    retries = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["round_id", "participant_id"]
+        constraints = [
+            # A resumed round never invokes (and pays for) the same agent twice.
+            models.UniqueConstraint(fields=["participant", "round"], name="invocation_once_per_round"),
+            models.CheckConstraint(
+                condition=Q(status__in=InvocationStatus.values), name="invocation_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="invocation_cost_not_negative"),
+        ]
+        indexes = [
+            # Pages list a participant's invocations newest first.
+            models.Index(fields=["participant", "-created_at"], name="invocation_participant_recent"),
+        ]
+
+    def __str__(self):
+        return f"invocation {self.pk} participant {self.participant_id} round {self.round_id} {self.status}"

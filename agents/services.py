@@ -1,0 +1,141 @@
+"""Writes for the agents app: the Invocation row and its per-action outcomes."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from agents.context import AgentContext
+from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
+from agents.invoke import AgentOutcome
+from agents.models import Invocation
+
+# Raw replies are stored whole up to this size (a hostile 2 MB reply is cut, and says so).
+MAX_RAW_RESPONSE_CHARS = 200_000
+OUTCOME_PENDING = "pending"
+OUTCOME_REJECTED = "rejected"
+
+
+def _raw_summary(raw) -> str:
+    """One line for an action the validator refused (it may be any JSON value)."""
+    if not isinstance(raw, dict):
+        return str(raw)[:80]
+    parts = [str(raw.get(key)) for key in ("action", "side", "symbol") if raw.get(key) not in (None, "")]
+    sizes = [
+        f"{key} {raw[key]}"
+        for key in ("quantity", "notional_usd", "leverage")
+        if raw.get(key) not in (None, "")
+    ]
+    return " ".join(parts + sizes)[:160] or "(empty action)"
+
+
+def initial_action_outcomes(decision: Decision) -> list[dict]:
+    """Validator rejections now; valid actions 'pending' until the round executes them.
+
+    Each item: index (position in the model's list), action (dict), summary (one line for
+    histories and pages), status ("pending" | "rejected"), and for rejections code + reason.
+    """
+    outcomes = [
+        {
+            "index": index,
+            "action": action_to_dict(action),
+            "summary": action_summary(action),
+            "status": OUTCOME_PENDING,
+        }
+        for index, action in zip(decision.indexes, decision.actions)
+        if action.action != "hold"
+    ]
+    data = decision.to_dict()["rejected"]
+    outcomes += [
+        {
+            "index": r["index"],
+            "action": r["raw"],
+            "summary": _raw_summary(r["raw"]),
+            "status": OUTCOME_REJECTED,
+            "code": r["code"],
+            "reason": r["reason"],
+        }
+        for r in data
+    ]
+    return sorted(outcomes, key=lambda item: item["index"])
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... cut: {len(text) - limit} more characters]"
+
+
+def invocation_record(
+    *,
+    participant_id: int,
+    round_id: int,
+    snapshot_id: int | None,
+    provider: str,
+    model: str,
+    context: AgentContext,
+    outcome: AgentOutcome,
+) -> tuple[Invocation, bool]:
+    """Write the one row for (participant, round). Returns (row, created).
+
+    If the row already exists (a resumed round), it is returned untouched: the first
+    invocation is the one that counts and was paid for.
+
+    Insert first, look up only on conflict: one INSERT per agent per round in the common
+    case (get_or_create would SELECT first). The insert runs in its own atomic block (a
+    savepoint inside a caller's transaction) so a duplicate leaves the caller's
+    transaction usable for the lookup.
+    """
+    response = outcome.response
+    error = outcome.error
+    if outcome.cost_note and not outcome.cost_note.startswith(("priced as", "built-in")):
+        error = (error + "\n" if error else "") + outcome.cost_note
+    if outcome.notes:
+        error = (error + "\n" if error else "") + "; ".join(outcome.notes)
+    try:
+        with transaction.atomic():
+            row = Invocation.objects.create(
+                participant_id=participant_id,
+                round_id=round_id,
+                snapshot_id=snapshot_id,
+                provider=provider,
+                model=model[:200],
+                prompt_version=context.prompt_version,
+                system_prompt=context.system_prompt,
+                user_prompt=context.user_prompt,
+                raw_response=_cut(response.raw_text or "", MAX_RAW_RESPONSE_CHARS),
+                parsed_decision=outcome.decision.to_dict(),
+                action_outcomes=initial_action_outcomes(outcome.decision),
+                status=outcome.status,
+                error=_cut(error, MAX_TEXT_FIELD_CHARS * 5),
+                latency_ms=max(0, int(response.latency_ms)),
+                input_tokens=max(0, int(response.input_tokens)),
+                output_tokens=max(0, int(response.output_tokens)),
+                cost_usd=outcome.cost_usd,
+                retries=max(0, int(response.retries)),
+            )
+        return row, True
+    except IntegrityError:
+        # Only the (participant, round) uniqueness means "already recorded"; any other
+        # violation (a missing participant, round or snapshot) is the caller's to see.
+        existing = Invocation.objects.filter(participant_id=participant_id, round_id=round_id).first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def invocation_outcome_set(*, invocation_id: int, index: int, status: str, **details) -> Invocation:
+    """Record what became of action `index` (e.g. status="filled", order_id=12; or
+    status="rejected", code="insufficient_margin", reason="...")."""
+    invocation = Invocation.objects.select_for_update().get(pk=invocation_id)
+    outcomes = list(invocation.action_outcomes)
+    for item in outcomes:
+        if item.get("index") == index:
+            item.update({"status": status, **details})
+            break
+    else:
+        outcomes.append({"index": index, "status": status, **details})
+        outcomes.sort(key=lambda item: item.get("index", 0))
+    invocation.action_outcomes = outcomes
+    invocation.save(update_fields=["action_outcomes"])
+    return invocation
