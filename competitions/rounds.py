@@ -1,0 +1,691 @@
+"""The round: one service, `round_run`, used by every door (beat, replay, API, admin, demo).
+
+For competition C at market time T:
+  1. claim Round(C, number) with a unique row and a lease; an existing completed round is
+     left alone, a crashed one (expired lease) is resumed where it stopped;
+  2. take one market snapshot at T and store it: every agent sees this same snapshot;
+  3. (replay) process every bar closed since the previous round for stops, funding and
+     close-out; (live) check stops against the snapshot prices;
+  4. invoke all active agents concurrently, each under its own timeout; each answer is
+     written as an Invocation row (unique per participant and round), so a resumed round
+     never calls an agent twice;
+  5. execute the decisions in participant-id order through the trading services, each
+     participant's actions and its `executed_at` mark in one transaction, so no fill is
+     ever made twice;
+  6. mark to market (close-out, liquidation), write equity snapshots, close the round.
+Each step commits with the round's `phase`, so a crash repeats at most the step it was in,
+and that step's writes were rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from agents.context import AccountView, CompetitionRules, DecisionHistoryItem, LeaderboardLine, PositionView
+from agents.decision import action_summary, action_to_dict
+from agents.invoke import AgentOutcome, invoke_agent
+from agents.models import Invocation
+from agents.prompt import build_context
+from agents.services import invocation_record
+from gauntlet.errors import ConflictError
+from marketdata.services import snapshot_from_record, snapshot_take
+from marketdata.snapshot import MarketSnapshot
+from marketdata.sources import MarketDataError, get_source
+from trading import selectors as trading_selectors
+from trading import services as trading_services
+from trading.engine import OrderRequest
+from trading.models import EquitySnapshot, Position
+
+from .models import Competition, Participant, Round
+
+logger = logging.getLogger(__name__)
+
+PHASES = ("claimed", "snapshot", "bars", "invoked", "executed", "marked", "completed")
+HISTORY_ITEMS = 6
+# Invocation columns a round never reads back (an 8k-token prompt is ~30 kB per row).
+PROMPT_COLUMNS = ("system_prompt", "user_prompt", "raw_response")
+# Extra wall time past an agent's own timeout (and its retries) before the round stops waiting.
+AGENT_GRACE_SECONDS = 10
+
+
+class RoundBusy(Exception):
+    """Another runner holds this round's lease; try again after it expires."""
+
+
+@dataclass
+class RoundTimer:
+    started: float
+
+    def lap(self, timings: dict, name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - self.started, 4)
+        self.started = now
+
+
+def round_market_time(competition: Competition, number: int) -> datetime:
+    return competition.start_time + timedelta(minutes=competition.invocation_interval_minutes * number)
+
+
+def round_number_at(competition: Competition, moment: datetime) -> int:
+    elapsed = moment - competition.start_time
+    return max(0, int(elapsed.total_seconds() // (competition.invocation_interval_minutes * 60)))
+
+
+def price_source_for(competition: Competition):
+    if competition.mode == Competition.Mode.REPLAY:
+        return get_source("replay", dataset=competition.dataset, timeframe=competition.timeframe)
+    return get_source("live", timeframe=competition.timeframe)
+
+
+def lease_seconds() -> int:
+    """The round lease (settings.ROUND_LEASE_SECONDS), read at call time so tests and workers can set it."""
+    return settings.ROUND_LEASE_SECONDS
+
+
+def _phase_done(round_: Round, phase: str) -> bool:
+    return PHASES.index(round_.phase) >= PHASES.index(phase)
+
+
+def _set_phase(round_: Round, phase: str, **fields) -> None:
+    round_.phase = phase
+    round_.lease_expires_at = timezone.now() + timedelta(seconds=lease_seconds())
+    for name, value in fields.items():
+        setattr(round_, name, value)
+    round_.save(update_fields=["phase", "lease_expires_at", "timings", *fields])
+
+
+def round_claim(*, competition_id: int, number: int, market_time: datetime, owner: str) -> Round | None:
+    """Claim round `number`: a new row, or a running one whose runner's lease ran out.
+
+    Returns None when the round already finished (beat fired twice; nothing to do) and
+    raises RoundBusy while another runner's lease is still valid.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=lease_seconds())
+    try:
+        with transaction.atomic():
+            round_ = Round.objects.create(
+                competition_id=competition_id, number=number, market_time=market_time,
+                lease_owner=owner, lease_expires_at=lease_until,
+            )
+        return round_
+    except IntegrityError:
+        pass
+    round_ = Round.objects.get(competition_id=competition_id, number=number)
+    if round_.status != Round.Status.RUNNING:
+        return None
+    taken = (
+        Round.objects.filter(pk=round_.pk, status=Round.Status.RUNNING)
+        .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True) | Q(lease_owner=owner))
+        .update(lease_owner=owner, lease_expires_at=lease_until)
+    )
+    if not taken:
+        raise RoundBusy(f"round {number} of competition {competition_id} is being run by another runner")
+    round_.refresh_from_db()
+    logger.warning("resuming round %s of competition %s after phase %s", number, competition_id, round_.phase)
+    return round_
+
+
+def round_run(
+    *, competition_id: int, number: int, market_time: datetime | None = None, owner: str | None = None
+) -> Round | None:
+    """Run (or resume) one round. Returns the round, or None if it had already finished."""
+    competition = Competition.objects.get(pk=competition_id)
+    market_time = market_time or round_market_time(competition, number)
+    owner = owner or uuid.uuid4().hex
+    round_ = round_claim(competition_id=competition_id, number=number, market_time=market_time, owner=owner)
+    if round_ is None:
+        return None
+    _RoundRun(competition, round_).run()
+    return round_
+
+
+def round_trigger(*, competition_id: int) -> Round | None:
+    """Run the next round now (API and admin, for debugging): live at the wall clock, replay at its clock."""
+    from .replay import next_round_number
+
+    competition = Competition.objects.get(pk=competition_id)
+    if competition.status != Competition.Status.ACTIVE:
+        raise ConflictError(f"the competition is {competition.status}; rounds run only while active", code="not_active")
+    number = next_round_number(competition)
+    if competition.mode == Competition.Mode.REPLAY:
+        market_time = round_market_time(competition, number)
+        if market_time >= competition.end_time:
+            return competition_finish(competition_id=competition_id, number=number)
+        return round_run(competition_id=competition_id, number=number, market_time=market_time)
+    now = timezone.now().replace(microsecond=0)
+    if now >= competition.end_time:
+        raise ConflictError("the competition's end time has passed", code="ended")
+    number = max(number, round_number_at(competition, now))
+    return round_run(competition_id=competition_id, number=number, market_time=now)
+
+
+def competition_finish(*, competition_id: int, number: int) -> Round | None:
+    """The replay clock reached end_time: a last round at end_time runs the market moves
+    since the previous round, closes every position at that mark (`competition_end`) and
+    records final equity, without asking the agents; then the competition completes."""
+    from .services import competition_stop
+
+    competition = Competition.objects.get(pk=competition_id)
+    round_ = round_claim(
+        competition_id=competition_id, number=number, market_time=competition.end_time, owner=uuid.uuid4().hex
+    )
+    if round_ is not None:
+        _RoundRun(competition, round_, final=True).run()
+    competition.refresh_from_db(fields=["status"])
+    if competition.status in {Competition.Status.ACTIVE, Competition.Status.PAUSED}:
+        competition_stop(competition_id=competition_id, now=timezone.now())
+    return round_
+
+
+@transaction.atomic
+def competition_settle(*, competition: Competition) -> None:
+    """Close what is still open at the last round's mark so final results are realised."""
+    last = (
+        Round.objects.filter(competition=competition, snapshot__isnull=False)
+        .exclude(status=Round.Status.FAILED)
+        .select_related("snapshot")
+        .order_by("-number")
+        .first()
+    )
+    if last is None:
+        return
+    prices = snapshot_from_record(last.snapshot).prices
+    open_accounts = Participant.objects.filter(
+        competition=competition, account__positions__is_open=True
+    ).distinct()
+    for participant in open_accounts:
+        trading_services.account_close_all(participant=participant, prices=prices, market_time=last.market_time)
+        trading_services.account_mark(
+            participant=participant, prices=prices, market_time=last.market_time, round_number=last.number
+        )
+
+
+class _RoundRun:
+    def __init__(self, competition: Competition, round_: Round, *, final: bool = False):
+        self.competition = competition
+        self.round = round_
+        self.final = final
+        self.rules = CompetitionRules.from_competition(competition)
+        self.symbols = list(competition.symbols)
+        self.snapshot: MarketSnapshot | None = None
+        self._invocation_counts: dict[int, int] = {}
+        self._standings: dict[int, tuple[str, Decimal]] | None = None
+        self._views: dict = {}
+        self._histories: dict[int, list[DecisionHistoryItem]] = {}
+
+    def run(self) -> None:
+        round_ = self.round
+        round_.timings = dict(round_.timings or {})
+        timer = RoundTimer(time.perf_counter())
+        try:
+            if not _phase_done(round_, "snapshot"):
+                if not self._take_snapshot():
+                    return
+                timer.lap(round_.timings, "snapshot_s")
+            self.snapshot = snapshot_from_record(round_.snapshot)
+            if not _phase_done(round_, "bars"):
+                self._process_market_moves()
+                timer.lap(round_.timings, "bars_s")
+            if self.final and not _phase_done(round_, "executed"):
+                self._close_everything()
+            if not _phase_done(round_, "invoked"):
+                self._invoke_agents()
+                timer.lap(round_.timings, "agents_s")
+            if not _phase_done(round_, "executed"):
+                self._execute_decisions()
+                timer.lap(round_.timings, "execute_s")
+            if not _phase_done(round_, "marked"):
+                self._mark()
+                timer.lap(round_.timings, "mark_s")
+            self._complete()
+        except MarketDataError as exc:
+            self._fail(f"market data: {exc}")
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _take_snapshot(self) -> bool:
+        competition, round_ = self.competition, self.round
+        source = price_source_for(competition)
+        if competition.market_hours_only and not any(
+            source.is_tradable(symbol, round_.market_time) for symbol in self.symbols
+        ):
+            self._finish(Round.Status.SKIPPED, "every market of this competition is closed at this time")
+            return False
+        record = snapshot_take(
+            source=source, symbols=self.symbols, at=round_.market_time,
+            dataset=competition.dataset if competition.mode == Competition.Mode.REPLAY else None,
+        )
+        with transaction.atomic():
+            _set_phase(round_, "snapshot", snapshot=record)
+        return True
+
+    def _previous_market_time(self) -> datetime | None:
+        previous = (
+            Round.objects.filter(competition=self.competition, number__lt=self.round.number)
+            .exclude(status=Round.Status.SKIPPED)
+            .order_by("-number")
+            .values_list("market_time", flat=True)
+            .first()
+        )
+        return previous
+
+    @transaction.atomic
+    def _process_market_moves(self) -> None:
+        """Stops, take-profits, funding and close-out for the time since the previous round."""
+        previous = self._previous_market_time()
+        # only open positions have stops, take-profits, funding or a close-out: a flat
+        # account is skipped (positions only close during this step, never open)
+        participants = []
+        if previous is not None:
+            holding = set(
+                Position.objects.filter(account__participant__competition=self.competition, is_open=True)
+                .values_list("account__participant_id", flat=True)
+            )
+            participants = [p for p in self._participants(active_only=True) if p.pk in holding]
+        if previous is not None and participants:
+            prices = self.snapshot.prices
+            if self.competition.mode == Competition.Mode.REPLAY:
+                # bar by bar: stops and take-profits intrabar, close-out at the close, then the
+                # funding moments inside the bar for what is still open
+                bars = price_source_for(self.competition).bars(
+                    self.symbols, self.competition.timeframe, previous, self.round.market_time
+                )
+            else:
+                # live: the last price is a degenerate bar, so stops fire when it crosses them
+                bars = [(self.round.market_time, {symbol: _price_bar(price) for symbol, price in prices.items()})]
+            trading_services.accounts_process_bars(
+                competition=self.competition, participant_ids=[p.pk for p in participants], bars=bars,
+                start=previous, prices=prices,
+            )
+        _set_phase(self.round, "bars")
+
+    @transaction.atomic
+    def _close_everything(self) -> None:
+        for participant in self._participants(active_only=False):
+            if trading_selectors.account_get(participant=participant) is not None:
+                trading_services.account_close_all(
+                    participant=participant, prices=self.snapshot.prices, market_time=self.round.market_time
+                )
+        _set_phase(self.round, "executed")
+
+    def _participants(self, *, active_only: bool):
+        queryset = Participant.objects.filter(competition=self.competition).order_by("id")
+        if active_only:
+            queryset = queryset.filter(status=Participant.Status.ACTIVE)
+        return queryset
+
+    def _invoke_agents(self) -> None:
+        round_ = self.round
+        done = set(Invocation.objects.filter(round=round_).values_list("participant_id", flat=True))
+        pending = [p for p in self._participants(active_only=True) if p.pk not in done]
+        if pending:
+            self._invocation_counts = dict(
+                Invocation.objects.filter(participant__in=pending)
+                .values("participant_id").annotate(count=Count("id")).values_list("participant_id", "count")
+            )
+            self._standings = self._latest_equity() if self.competition.prompt_leaderboard else None
+            self._views = trading_selectors.account_views(competition=self.competition, prices=self.snapshot.prices)
+            self._histories = _decision_histories(self.competition, before_round=self.round.number)
+            contexts = {p.pk: self._context_for(p) for p in pending}
+            self._invoke_concurrently(pending, contexts)
+        with transaction.atomic():
+            _set_phase(round_, "invoked")
+
+    def _invoke_concurrently(self, pending: list[Participant], contexts: dict) -> None:
+        """Every agent at once on a thread pool; rows are written here, on this thread, as answers arrive."""
+        keys = {p.pk: p.api_key() for p in pending}
+        pool = ThreadPoolExecutor(max_workers=min(64, len(pending)), thread_name_prefix="agent")
+        started = time.perf_counter()
+        futures = {}
+        for participant in pending:
+            future = pool.submit(
+                _timed_invoke, participant.llm_provider, participant.llm_model, participant.llm_config,
+                keys[participant.pk], contexts[participant.pk],
+            )
+            futures[future] = participant
+        deadline = started + max(_agent_deadline(p) for p in pending)
+        remaining = set(futures)
+        try:
+            while remaining:
+                budget = deadline - time.perf_counter()
+                if budget <= 0:
+                    break
+                finished, remaining = wait(remaining, timeout=min(budget, lease_seconds() / 4), return_when="FIRST_COMPLETED")
+                self._renew_lease()
+                for future in finished:
+                    outcome, latency = future.result()
+                    self._record(futures[future], contexts[futures[future].pk], outcome, latency)
+            for future in remaining:  # a hung agent: cut at the round's deadline
+                participant = futures[future]
+                outcome = _timeout_outcome(participant, time.perf_counter() - started)
+                self._record(participant, contexts[participant.pk], outcome, time.perf_counter() - started)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _record(self, participant: Participant, context, outcome: AgentOutcome, latency: float) -> None:
+        try:
+            invocation_record(
+                participant_id=participant.pk, round_id=self.round.pk, snapshot_id=self.round.snapshot_id,
+                provider=participant.llm_provider, model=participant.llm_model, context=context, outcome=outcome,
+            )
+        except IntegrityError:
+            logger.warning("participant %s already has an invocation for round %s", participant.pk, self.round.pk)
+
+    def _renew_lease(self) -> None:
+        Round.objects.filter(pk=self.round.pk).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+
+    def _context_for(self, participant: Participant):
+        prices = self.snapshot.prices
+        view = self._views.get(participant.pk)
+        if view is None:  # registered after the views were read
+            view = trading_selectors.account_view(participant=participant, prices=prices)
+        account = _account_view(view, self.competition.initial_capital)
+        history = self._histories.get(participant.pk, [])
+        leaderboard = self._leaderboard_lines(participant) if self.competition.prompt_leaderboard else None
+        invocation_index = self._invocation_counts.get(participant.pk, 0)
+        return build_context(
+            rules=self.rules, snapshot=self.snapshot, account=account, now=self.round.market_time,
+            history=history, leaderboard=leaderboard, participant_id=participant.pk,
+            invocation_index=invocation_index, provider=participant.llm_provider,
+        )
+
+    def _latest_equity(self) -> dict[int, tuple[str, Decimal]]:
+        """participant id -> (name, equity at its latest mark): one query per round, reading
+        one snapshot per participant, not the whole equity history."""
+        latest = (
+            EquitySnapshot.objects.filter(account__participant=OuterRef("pk"))
+            .order_by("-market_time", "-id")
+            .values("equity")[:1]
+        )
+        rows = (
+            Participant.objects.filter(competition=self.competition)
+            .annotate(latest_equity=Subquery(latest))
+            .filter(latest_equity__isnull=False)
+            .values_list("id", "name", "latest_equity")
+        )
+        return {participant_id: (name, equity) for participant_id, name, equity in rows}
+
+    def _leaderboard_lines(self, participant: Participant) -> list[LeaderboardLine]:
+        """Standings by equity at the previous mark (what every agent can know now)."""
+        capital = self.competition.initial_capital
+        latest = self._standings if self._standings is not None else self._latest_equity()
+        ranked = sorted(latest.items(), key=lambda item: item[1][1], reverse=True)
+        return [
+            LeaderboardLine(
+                rank=rank, name=name, equity=equity,
+                return_pct=((equity - capital) / capital * 100).quantize(Decimal("0.01")),
+                is_you=participant_id == participant.pk,
+            )
+            for rank, (participant_id, (name, equity)) in enumerate(ranked, start=1)
+        ]
+
+    def _execute_decisions(self) -> None:
+        """Each participant's pending actions, in participant-id order, at the snapshot prices.
+
+        Orders carry client_ref "inv<invocation>:<action index>", so re-running this step
+        after a crash returns the order already made instead of filling twice.
+        """
+        invocations = (
+            Invocation.objects.filter(round=self.round)
+            .select_related("participant")
+            .defer(*PROMPT_COLUMNS)  # the prompts (tens of kB each) are not needed to execute
+            .order_by("participant_id")
+        )
+        for invocation in invocations:
+            participant = invocation.participant
+            outcomes = list(invocation.action_outcomes or [])
+            if not any(item.get("status") == "pending" for item in outcomes):
+                continue
+            with transaction.atomic():
+                for item in outcomes:
+                    if item.get("status") != "pending":
+                        continue
+                    item.update(self._execute_action(participant, invocation.pk, item))
+                Invocation.objects.filter(pk=invocation.pk).update(action_outcomes=outcomes)
+        with transaction.atomic():
+            _set_phase(self.round, "executed")
+
+    def _execute_action(self, participant: Participant, invocation_id: int, item: dict) -> dict:
+        """One validated action -> trading services; returns what became of it."""
+        action = item.get("action") or {}
+        kind = action.get("action")
+        symbol = action.get("symbol", "")
+        prices = self.snapshot.prices
+        common = {
+            "participant": participant, "prices": prices, "market_time": self.round.market_time,
+        }
+        client_ref = f"inv{invocation_id}:{item.get('index', 0)}"
+        participant.refresh_from_db(fields=["status"])
+        if participant.status != Participant.Status.ACTIVE:
+            return {"status": "rejected", "code": "participant_inactive", "reason": f"participant is {participant.status}"}
+        try:
+            with transaction.atomic():
+                if kind == "open":
+                    request = OrderRequest(
+                        symbol=symbol, side="buy" if action.get("side") == "long" else "sell",
+                        quantity=_dec(action.get("quantity")), notional_usd=_dec(action.get("notional_usd")),
+                        leverage=_dec(action.get("leverage")) or Decimal(1),
+                        stop_loss=_dec(action.get("stop_loss")), take_profit=_dec(action.get("take_profit")),
+                    )
+                    order = trading_services.order_place(
+                        order_request=request, invocation_id=invocation_id, client_ref=client_ref,
+                        is_market_open=self._market_open, **common,
+                    )
+                    return _order_outcome(order)
+                if kind == "close":
+                    quantity = _dec(action.get("quantity"))
+                    if quantity is None:
+                        order = trading_services.position_close(
+                            symbol=symbol, invocation_id=invocation_id, client_ref=client_ref,
+                            is_market_open=self._market_open, **common,
+                        )
+                        return _order_outcome(order)
+                    position = trading_selectors.position_list(participant=participant, is_open=True).filter(
+                        symbol=symbol
+                    ).first()
+                    if position is None:
+                        return {"status": "rejected", "code": "no_position", "reason": f"no open position in {symbol}"}
+                    # a partial close never flips: at most the open size is closed
+                    request = OrderRequest(
+                        symbol=symbol, side="sell" if position.side == "long" else "buy",
+                        quantity=min(quantity, position.quantity),
+                    )
+                    order = trading_services.order_place(
+                        order_request=request, invocation_id=invocation_id, client_ref=client_ref,
+                        is_market_open=self._market_open, **common,
+                    )
+                    return _order_outcome(order)
+                if kind == "update_exit":
+                    result = trading_services.exit_plan_update(
+                        symbol=symbol, stop_loss=_dec(action.get("stop_loss")),
+                        take_profit=_dec(action.get("take_profit")), **common,
+                    )
+                    if result.rejection is not None:
+                        return {"status": "rejected", "code": str(result.rejection.code), "reason": result.rejection.reason}
+                    return {"status": "applied"}
+                return {"status": "rejected", "code": "unknown_action", "reason": f"unknown action {kind!r}"}
+        except Exception as exc:  # a bug must not take the round down; it is recorded and logged
+            logger.exception("executing %s for participant %s failed", kind, participant.pk)
+            return {"status": "rejected", "code": "internal_error", "reason": f"{type(exc).__name__}: {exc}"[:300]}
+
+    def _market_open(self, symbol: str) -> bool:
+        if not self.competition.market_hours_only:
+            return True
+        return price_source_for(self.competition).is_tradable(symbol, self.round.market_time)
+
+    @transaction.atomic
+    def _mark(self) -> None:
+        disqualified = Participant.objects.filter(
+            competition=self.competition, status=Participant.Status.DISQUALIFIED
+        ).values_list("pk", flat=True)
+        trading_services.accounts_mark(
+            competition=self.competition, prices=self.snapshot.prices, market_time=self.round.market_time,
+            round_number=self.round.number, exclude_participant_ids=list(disqualified),
+        )
+        _set_phase(self.round, "marked")
+
+    def _complete(self) -> None:
+        cost = Invocation.objects.filter(round=self.round).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+        with transaction.atomic():
+            self.round.llm_cost_usd = cost
+            self._finish(Round.Status.COMPLETED, "")
+            Competition.objects.filter(pk=self.competition.pk).filter(
+                Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
+            ).update(market_time=self.round.market_time)
+
+    def _finish(self, status: str, detail: str) -> None:
+        round_ = self.round
+        round_.status = status
+        round_.detail = detail
+        round_.phase = "completed"
+        round_.finished_at = timezone.now()
+        round_.lease_owner = ""
+        round_.lease_expires_at = None
+        round_.save()
+
+    def _fail(self, detail: str) -> None:
+        logger.warning("round %s of competition %s failed: %s", self.round.number, self.competition.pk, detail)
+        self._finish(Round.Status.FAILED, detail)
+
+
+@dataclass(frozen=True)
+class _PriceBar:
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+def _price_bar(price: Decimal) -> _PriceBar:
+    """A last price as a degenerate bar: live stops trigger when the last price crosses."""
+    return _PriceBar(price, price, price, price)
+
+
+def _dec(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def _order_outcome(order) -> dict:
+    if order.status == "rejected":
+        return {"status": "rejected", "order_id": order.pk, "code": order.reject_code, "reason": order.reject_reason}
+    fills = [
+        {"price": str(f.price), "quantity": str(f.quantity), "side": f.side, "fee": str(f.fee),
+         "realised_pnl": str(f.realised_pnl), "reason": f.reason}
+        for f in order.fills.all()
+    ]
+    return {"status": "filled", "order_id": order.pk, "fills": fills}
+
+
+def _timed_invoke(provider, model, config, api_key, context) -> tuple[AgentOutcome, float]:
+    started = time.perf_counter()
+    outcome = invoke_agent(provider=provider, model=model, config=config, api_key=api_key, context=context)
+    return outcome, time.perf_counter() - started
+
+
+def _agent_deadline(participant: Participant) -> float:
+    config = participant.llm_config or {}
+    try:
+        timeout = float(config.get("timeout_seconds", 60))
+    except (TypeError, ValueError):
+        timeout = 60.0
+    # the provider retries up to twice with backoff; allow for all of it, then cut
+    return timeout * 3 + 7 + AGENT_GRACE_SECONDS
+
+
+def _timeout_outcome(participant: Participant, waited: float) -> AgentOutcome:
+    from agents.decision import hold_decision
+    from agents.providers.base import AgentResponse
+
+    error = f"no answer within {waited:.1f} s: cut by the round"
+    response = AgentResponse(raw_text="", status="timeout", error=error)
+    return AgentOutcome("timeout", hold_decision(), response, error=error)
+
+
+def _account_view(view, initial_capital: Decimal) -> AccountView:
+    positions = tuple(
+        PositionView(
+            symbol=p.symbol, side=p.side, size=p.quantity, entry_price=p.entry_price, mark_price=p.mark_price,
+            unrealized_pnl=p.unrealised_pnl, leverage=p.leverage, initial_margin=p.initial_margin,
+            liquidation_price=p.liquidation_price, stop_loss=p.stop_loss, take_profit=p.take_profit,
+            opened_at=p.opened_at,
+        )
+        for p in view.positions
+    )
+    margin_level = None if view.margin_level is None else (view.margin_level * 100).quantize(Decimal("0.01"))
+    return AccountView(
+        cash=view.cash, equity=view.equity, used_margin=view.used_margin, free_margin=view.free_margin,
+        margin_level_pct=margin_level,
+        return_pct=((view.equity - initial_capital) / initial_capital * 100).quantize(Decimal("0.0001")),
+        positions=positions, realized_pnl=view.cash - initial_capital,
+    )
+
+
+def _decision_histories(competition: Competition, *, before_round: int) -> dict[int, list[DecisionHistoryItem]]:
+    """Every agent's last few actions and what became of them, oldest first: one query.
+
+    An agent answers at most once a round, so the last HISTORY_ITEMS rounds hold its last
+    HISTORY_ITEMS invocations."""
+    recent = (
+        Invocation.objects.filter(
+            round__competition=competition, round__number__lt=before_round,
+            round__number__gte=before_round - HISTORY_ITEMS,
+        )
+        .select_related("round")
+        .only("participant_id", "status", "error", "action_outcomes", "round__number", "round__market_time")
+        .order_by("round__number", "participant_id")
+    )
+    by_participant: dict[int, list] = {}
+    for invocation in recent:
+        by_participant.setdefault(invocation.participant_id, []).append(invocation)
+    return {pk: _history_items(invocations) for pk, invocations in by_participant.items()}
+
+
+def _history_items(invocations) -> list[DecisionHistoryItem]:
+    items: list[DecisionHistoryItem] = []
+    for invocation in invocations:
+        if invocation.status != Invocation.Status.SUCCESS:
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round.number, at=invocation.round.market_time, action="(none)",
+                    outcome=invocation.status, detail=(invocation.error or "")[:200],
+                )
+            )
+            continue
+        outcomes = invocation.action_outcomes or []
+        if not outcomes:
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round.number, at=invocation.round.market_time, action="hold", outcome="hold"
+                )
+            )
+        for outcome in outcomes:
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round.number, at=invocation.round.market_time,
+                    action=outcome.get("summary", ""), outcome=outcome.get("status", ""),
+                    detail=outcome.get("reason", "") or outcome.get("detail", ""),
+                )
+            )
+    return items[-HISTORY_ITEMS:]
+
+
+__all__ = [
+    "PHASES", "RoundBusy", "round_claim", "round_run", "round_market_time", "round_number_at",
+    "price_source_for", "action_summary", "action_to_dict",
+]

@@ -1,0 +1,606 @@
+"""API shapes of competitions, participants and rounds.
+
+Input serializers check types, enums, ranges and decimals and refuse unknown fields; the
+rules that need the whole object (end after start, leverage within margin, registration
+limits) stay in competitions.services, whose errors the API turns into 400/409. Decimals
+leave as plain strings ("10000", not 10000.0), times as ISO-8601 UTC ("...Z").
+"""
+
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.db import models
+from rest_framework import serializers
+
+from .models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
+from .services import COMPETITION_FIELDS
+
+MAX_JSON_CONFIG_BYTES = 64 * 1024
+# Keys that look like credentials have no place in llm_config, which every read returns.
+SECRET_CONFIG_WORDS = ("api_key", "apikey", "secret", "password", "token", "authorization")
+SECRET_CONFIG_ALLOWED = {"api_key_env", "max_tokens", "max_tokens_param"}
+
+
+class DecimalString(serializers.DecimalField):
+    """A Decimal as an exact plain string without trailing zeros: "0.05", "10000"."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("coerce_to_string", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        value = value if isinstance(value, Decimal) else Decimal(str(value))
+        text = format(value.normalize(), "f")
+        return "0" if text in {"-0", ""} else text
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _json_problem(data) -> tuple[str, str] | None:
+    """(top-level field, message) for text no database can store (a lone surrogate is valid
+    JSON, not valid UTF-8) or nesting deeper than MAX_JSON_DEPTH; None when the body is fine.
+    Iterative, so no body can exhaust the interpreter's recursion limit."""
+    stack = [(value, name, 1) for name, value in data.items()]
+    while stack:
+        value, field, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return field, f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                stack.append((key, field, depth))
+                stack.append((item, field, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, field, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return field, "text must be valid Unicode (no lone surrogates)"
+    return None
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (a typo must not be silently ignored) and unstorable text."""
+
+    # Fields a read returns but a write may not set, with what to do instead.
+    read_only_hints: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            if any(_json_problem({"name": name}) for name in data):
+                raise serializers.ValidationError({"non_field_errors": ["field names must be valid Unicode"]})
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            errors = {}
+            for name in data:
+                if name in writable:
+                    continue
+                if name in self.read_only_hints:
+                    errors[name] = [f"this field is read-only; {self.read_only_hints[name]}"]
+                elif name in self.fields:
+                    errors[name] = ["this field is read-only"]
+                else:
+                    errors[name] = [f"unknown field; allowed: {', '.join(sorted(writable))}"]
+            problem = _json_problem(dict(data))
+            if problem:
+                field, message = problem
+                errors[field] = [message]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def validate_config_object(value: dict, *, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(f"{field} must be a JSON object")
+    try:
+        size = len(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise serializers.ValidationError(f"{field} must hold only JSON values") from exc
+    if size > MAX_JSON_CONFIG_BYTES:
+        raise serializers.ValidationError(
+            f"{field} must be at most {MAX_JSON_CONFIG_BYTES // 1024} KB of JSON"
+        )
+
+    def secret_keys(node) -> list[str]:
+        found = []
+        if isinstance(node, dict):
+            for key, item in node.items():
+                lowered = str(key).lower()
+                if lowered not in SECRET_CONFIG_ALLOWED and any(
+                    word in lowered for word in SECRET_CONFIG_WORDS
+                ):
+                    found.append(str(key))
+                found.extend(secret_keys(item))
+        elif isinstance(node, list):
+            for item in node:
+                found.extend(secret_keys(item))
+        return found
+
+    secrets = secret_keys(value)
+    if secrets:
+        raise serializers.ValidationError(
+            f"{field} must not hold credentials ({', '.join(sorted(set(secrets)))}): send the provider key as "
+            "api_key (stored encrypted, never returned) or name an environment variable in api_key_env"
+        )
+    return value
+
+
+# -- competitions --------------------------------------------------------------------------
+
+
+def _pct(**kwargs):
+    return DecimalString(max_digits=12, decimal_places=6, **kwargs)
+
+
+class ReadSerializer(serializers.ModelSerializer):
+    """Output-only model serializer whose decimals are plain strings."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DecimalField: DecimalString,
+    }
+
+
+class CompetitionSerializer(ReadSerializer):
+    """A competition as every read returns it."""
+
+    allowed_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ASSET_CLASSES), read_only=True
+    )
+    symbols = serializers.ListField(child=serializers.CharField(), read_only=True)
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES, read_only=True)
+    participant_count = serializers.IntegerField(
+        read_only=True, help_text="Registered participants (any status)"
+    )
+
+    class Meta:
+        model = Competition
+        fields = [
+            "id",
+            "name",
+            "description",
+            "status",
+            "mode",
+            "dataset",
+            "timeframe",
+            "symbols",
+            "start_time",
+            "end_time",
+            "invocation_interval_minutes",
+            "initial_capital",
+            "max_leverage",
+            "max_position_size_pct",
+            "allowed_asset_classes",
+            "margin_requirement_pct",
+            "maintenance_margin_pct",
+            "max_participants",
+            "market_hours_only",
+            "fee_pct",
+            "spread_bps",
+            "slippage_bps",
+            "funding_rate_pct_8h",
+            "financing_rate_pct_annual",
+            "seed",
+            "prompt_leaderboard",
+            "market_time",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "participant_count",
+        ]
+        read_only_fields = fields
+
+
+class CompetitionWriteSerializer(StrictSerializer):
+    """The rules of a competition. On PATCH every field is optional; rules lock once it starts."""
+
+    read_only_hints = {
+        "status": "change it with POST /competitions/{id}/start, pause, resume, stop or cancel",
+        **{
+            name: "set by the server"
+            for name in ("id", "market_time", "created_at", "started_at", "completed_at", "participant_count")
+        },
+    }
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    start_time = serializers.DateTimeField(help_text="ISO-8601; a time without offset is read as UTC")
+    end_time = serializers.DateTimeField(help_text="Must be after start_time")
+    invocation_interval_minutes = serializers.IntegerField(min_value=1, max_value=10080, required=False)
+    initial_capital = DecimalString(
+        max_digits=28, decimal_places=10, min_value=Decimal("0.0000000001"), required=False
+    )
+    max_leverage = DecimalString(
+        max_digits=8,
+        decimal_places=4,
+        min_value=Decimal(1),
+        max_value=Decimal(1000),
+        required=False,
+        help_text="Between 1 and 100 / margin_requirement_pct",
+    )
+    max_position_size_pct = _pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
+    allowed_asset_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ASSET_CLASSES),
+        allow_empty=False,
+        max_length=len(ASSET_CLASSES),
+        required=False,
+    )
+    margin_requirement_pct = _pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
+    maintenance_margin_pct = _pct(
+        min_value=Decimal("0.000001"),
+        max_value=Decimal(100),
+        required=False,
+        help_text="Below margin_requirement_pct",
+    )
+    max_participants = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    market_hours_only = serializers.BooleanField(required=False)
+    mode = serializers.ChoiceField(choices=Competition.Mode.choices, required=False)
+    dataset = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES, required=False)
+    symbols = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        max_length=200,
+        required=False,
+        help_text="Instruments agents may trade; empty means every instrument of the allowed classes",
+    )
+    fee_pct = _pct(min_value=Decimal(0), max_value=Decimal("9.999999"), required=False)
+    spread_bps = _pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
+    slippage_bps = _pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
+    funding_rate_pct_8h = _pct(min_value=Decimal("-4.999999"), max_value=Decimal("4.999999"), required=False)
+    financing_rate_pct_annual = _pct(
+        min_value=Decimal("-99.999999"), max_value=Decimal("99.999999"), required=False
+    )
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    prompt_leaderboard = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        unknown = set(attrs) - COMPETITION_FIELDS
+        assert not unknown, f"serializer fields out of step with the service: {unknown}"
+        return attrs
+
+
+class CompetitionActionSerializer(StrictSerializer):
+    """Lifecycle actions take no body; an empty object (or nothing) is fine."""
+
+
+# -- participants --------------------------------------------------------------------------
+
+
+class ParticipantSerializer(ReadSerializer):
+    """A participant as every read returns it: the provider key only as `has_api_key`."""
+
+    has_api_key = serializers.BooleanField(read_only=True)
+    llm_config = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = Participant
+        fields = [
+            "id",
+            "competition",
+            "name",
+            "llm_provider",
+            "llm_model",
+            "llm_config",
+            "has_api_key",
+            "status",
+            "status_reason",
+            "joined_at",
+        ]
+        read_only_fields = fields
+
+
+class ParticipantRegisteredSerializer(ParticipantSerializer):
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="What would make this participant's calls fail (missing key, unknown strategy...)",
+    )
+
+    class Meta(ParticipantSerializer.Meta):
+        fields = [*ParticipantSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+
+class ParticipantRegisterSerializer(StrictSerializer):
+    read_only_hints = {
+        name: "set by the server" for name in ("id", "competition", "status", "status_reason", "joined_at")
+    } | {"has_api_key": "send api_key instead"}
+
+    name = serializers.CharField(max_length=100)
+    llm_provider = serializers.ChoiceField(choices=Participant.Provider.choices)
+    llm_model = serializers.CharField(
+        max_length=200, help_text="Model name, or the strategy for llm_provider=baseline (e.g. momentum)"
+    )
+    llm_config = serializers.DictField(
+        required=False,
+        help_text="Provider options: temperature, max_tokens, base_url, endpoint, api_key_env, decisions...",
+    )
+    api_key = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="The provider key for this agent; stored encrypted, never returned (see has_api_key)",
+    )
+
+    def validate_llm_config(self, value):
+        return validate_config_object(value, field="llm_config")
+
+
+class ParticipantUpdateSerializer(StrictSerializer):
+    """Disqualify a participant, or change its model/config/key while its competition is not active."""
+
+    read_only_hints = {
+        name: "fixed at registration" for name in ("id", "competition", "name", "llm_provider", "joined_at")
+    } | {"has_api_key": "send api_key to set or (empty) remove the key"}
+
+    llm_model = serializers.CharField(max_length=200, required=False)
+    llm_config = serializers.DictField(required=False)
+    api_key = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="A new provider key; an empty string removes the stored one",
+    )
+    status = serializers.ChoiceField(
+        choices=[Participant.Status.DISQUALIFIED],
+        required=False,
+        help_text="Only `disqualified` can be set through the API",
+    )
+    status_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+    def validate_llm_config(self, value):
+        return validate_config_object(value, field="llm_config")
+
+    def validate(self, attrs):
+        if "status_reason" in attrs and "status" not in attrs:
+            raise serializers.ValidationError(
+                {"status_reason": ["status_reason goes with status=disqualified"]}
+            )
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["nothing to change: send llm_model, llm_config, api_key or status"]}
+            )
+        return attrs
+
+
+# -- rounds --------------------------------------------------------------------------------
+
+
+class RoundSerializer(ReadSerializer):
+    invocation_count = serializers.IntegerField(read_only=True, help_text="Agents invoked in this round")
+
+    class Meta:
+        model = Round
+        fields = [
+            "id",
+            "competition",
+            "number",
+            "market_time",
+            "status",
+            "phase",
+            "detail",
+            "timings",
+            "snapshot",
+            "llm_cost_usd",
+            "started_at",
+            "finished_at",
+            "invocation_count",
+        ]
+        read_only_fields = fields
+
+
+class RoundTriggeredSerializer(serializers.Serializer):
+    queued = serializers.BooleanField(help_text="True when a Celery worker will run the round (no round yet)")
+    round = RoundSerializer(
+        allow_null=True, help_text="The round run here (in-process runner); null when queued"
+    )
+
+
+# -- plain values (selectors' dataclasses) -------------------------------------------------
+
+
+def plain_decimal(value) -> str | None:
+    """The API's one decimal format, for serializers and the CSV/JSON exports alike."""
+    if value is None:
+        return None
+    return DecimalString(max_digits=None, decimal_places=None).to_representation(value)
+
+
+def money(**kwargs):
+    return DecimalString(max_digits=None, decimal_places=None, read_only=True, **kwargs)
+
+
+class FiniteFloat(serializers.FloatField):
+    """A metric as a JSON number; undefined or infinite values (a profit factor without losses) are null."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
+class TimeValueSerializer(serializers.Serializer):
+    time = serializers.DateTimeField()
+    value = serializers.FloatField()
+
+    def to_representation(self, instance):
+        moment, value = instance
+        return super().to_representation({"time": moment, "value": value})
+
+
+class ParticipantCurveSerializer(serializers.Serializer):
+    participant_id = serializers.IntegerField()
+    name = serializers.CharField()
+    points = TimeValueSerializer(many=True, help_text="(market time, equity) oldest first, capital first")
+
+
+class CompetitionHistorySerializer(serializers.Serializer):
+    competition_id = serializers.IntegerField()
+    target_points = serializers.IntegerField()
+    participants = ParticipantCurveSerializer(many=True)
+    benchmark = TimeValueSerializer(
+        many=True, help_text="Equal-weight buy and hold of the competition's symbols, no costs"
+    )
+
+
+class ParticipantHistorySerializer(serializers.Serializer):
+    participant_id = serializers.IntegerField()
+    target_points = serializers.IntegerField()
+    equity = TimeValueSerializer(many=True, help_text="(market time, equity), capital first")
+    drawdown = TimeValueSerializer(
+        many=True, help_text="(market time, drawdown %), <= 0; each bucket keeps its deepest point"
+    )
+
+
+class PositionSerializer(serializers.Serializer):
+    """An open position (marked at the last round's prices) or a closed one (its realised result)."""
+
+    id = serializers.IntegerField(
+        allow_null=True, help_text="null for open positions marked from the account view"
+    )
+    is_open = serializers.BooleanField()
+    symbol = serializers.CharField()
+    asset_class = serializers.CharField()
+    side = serializers.ChoiceField(choices=["long", "short"])
+    quantity = money(help_text="Open: current size; closed: size before the last closing fill")
+    entry_price = money()
+    leverage = money()
+    initial_margin = money()
+    stop_loss = money(allow_null=True)
+    take_profit = money(allow_null=True)
+    realised_pnl = money()
+    fees = money()
+    funding = money(help_text="Funding and financing, signed (+ received)")
+    opened_at = serializers.DateTimeField()
+    mark_price = money(allow_null=True, help_text="Open positions: price of the last round's snapshot")
+    marked = serializers.BooleanField(help_text="False when no snapshot price existed and entry stands in")
+    notional = money(allow_null=True)
+    unrealised_pnl = money(allow_null=True)
+    liquidation_price = money(allow_null=True)
+    exit_price = money(allow_null=True)
+    closed_quantity = money(allow_null=True)
+    net_pnl = money(allow_null=True, help_text="Closed positions: realised - fees + funding")
+    closed_at = serializers.DateTimeField(allow_null=True)
+    close_reason = serializers.CharField(allow_blank=True)
+
+
+class PortfolioSerializer(serializers.Serializer):
+    participant_id = serializers.IntegerField()
+    marked_at = serializers.DateTimeField(allow_null=True, help_text="Market time of the prices used")
+    initial_capital = money()
+    cash = money()
+    equity = money()
+    unrealised_pnl = money()
+    used_margin = money()
+    free_margin = money()
+    margin_level = money(allow_null=True, help_text="equity / used margin; null with nothing open")
+    maintenance_requirement = money()
+    positions = PositionSerializer(many=True)
+
+
+class TradeSerializer(serializers.Serializer):
+    """A fill, with why it happened: the fill reason and the reasoning of the decision behind it."""
+
+    id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    quantity = money()
+    price = money()
+    fee = money()
+    realised_pnl = money()
+    closes = serializers.BooleanField(help_text="Reduces or closes a position")
+    reason = serializers.CharField(help_text="agent, stop_loss, take_profit, liquidation, competition_end")
+    market_time = serializers.DateTimeField()
+    order_id = serializers.IntegerField(allow_null=True)
+    invocation_id = serializers.IntegerField(allow_null=True)
+    reasoning = serializers.CharField(allow_blank=True, help_text="The agent's reasoning; empty for stops")
+
+
+class InvocationSerializer(serializers.Serializer):
+    """One agent call, complete: prompts, raw answer, parsed decision, outcomes, tokens, cost."""
+
+    id = serializers.IntegerField()
+    participant_id = serializers.IntegerField()
+    round_id = serializers.IntegerField()
+    round_number = serializers.IntegerField(source="round.number")
+    market_time = serializers.DateTimeField(source="round.market_time")
+    snapshot_id = serializers.IntegerField(allow_null=True)
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    prompt_version = serializers.CharField()
+    system_prompt = serializers.CharField()
+    user_prompt = serializers.CharField()
+    raw_response = serializers.CharField(allow_blank=True)
+    parsed_decision = serializers.JSONField()
+    action_outcomes = serializers.JSONField()
+    status = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    latency_ms = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = money()
+    retries = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+INT_COLUMNS = {
+    "rounds",
+    "trades",
+    "wins",
+    "losses",
+    "max_drawdown_rounds",
+    "invocations",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+}
+
+
+def _leaderboard_fields() -> dict:
+    from .selectors import ROW_COLUMNS
+
+    fields = {
+        "rank": serializers.IntegerField(
+            allow_null=True, help_text="1 = best by the metric; null for the benchmark"
+        ),
+        "participant_id": serializers.IntegerField(allow_null=True),
+        "name": serializers.CharField(),
+        "provider": serializers.CharField(),
+        "model": serializers.CharField(),
+        "status": serializers.CharField(),
+        "is_baseline": serializers.BooleanField(),
+        "is_benchmark": serializers.BooleanField(),
+    }
+    for column in ROW_COLUMNS:
+        if column in INT_COLUMNS:
+            fields[column] = serializers.IntegerField()
+        else:
+            fields[column] = FiniteFloat(allow_null=True)
+    return fields
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    """Every metric of docs/analytics.md: percents for returns and rates, durations in seconds."""
+
+    def get_fields(self):
+        return _leaderboard_fields()
+
+    def to_representation(self, instance):
+        data = instance.as_dict() if hasattr(instance, "as_dict") else instance
+        return super().to_representation(data)
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    competition_id = serializers.IntegerField()
+    metric = serializers.CharField()
+    results = LeaderboardRowSerializer(many=True)

@@ -1,0 +1,52 @@
+"""Properties that hold for any equity path, checked on generated ones."""
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from competitions import analytics
+
+equity_paths = st.lists(
+    st.floats(min_value=1.0, max_value=1e7, allow_nan=False, allow_infinity=False), min_size=1, max_size=60
+)
+
+
+@given(equity_paths)
+def test_drawdowns_lie_between_minus_100_and_0_and_the_current_is_never_deeper(equity):
+    stats = analytics.drawdown_stats(equity)
+    assert -100.0 <= stats.max_drawdown <= 0.0
+    assert stats.max_drawdown <= stats.current_drawdown + 1e-9 <= 1e-9
+    assert 0 <= stats.duration_rounds < len(equity)
+
+
+@given(equity_paths)
+def test_compounding_the_returns_gives_back_the_equity(equity):
+    compounded = equity[0]
+    for r in analytics.returns_from_equity(equity):
+        compounded *= 1.0 + r
+    # 1 + r cancels digits when a round loses almost everything (1e7 -> 1): allow 1e-6
+    assert math.isclose(compounded, equity[-1], rel_tol=1e-6)
+
+
+@given(equity_paths, st.floats(min_value=0.01, max_value=1000.0))
+def test_ratios_do_not_depend_on_the_account_size(equity, scale):
+    scaled = [value * scale for value in equity]
+    a = 8760
+    for ratio in (
+        lambda e: analytics.sharpe_ratio(analytics.returns_from_equity(e), a),
+        lambda e: analytics.sortino_ratio(analytics.returns_from_equity(e), a),
+        lambda e: analytics.drawdown_stats(e).max_drawdown,
+    ):
+        original, rescaled = ratio(equity), ratio(scaled)
+        if original is None or rescaled is None:
+            continue
+        assert math.isclose(original, rescaled, rel_tol=1e-6, abs_tol=1e-9)
+
+
+@given(equity_paths)
+def test_participant_metrics_never_produce_nan(equity):
+    metrics = analytics.participant_metrics(equity=equity, initial_capital=equity[0], periods_per_year=8760)
+    for value in vars(metrics).values():
+        if isinstance(value, float):
+            assert not math.isnan(value)

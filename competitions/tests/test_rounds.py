@@ -1,0 +1,224 @@
+"""round_run: one snapshot for all, agents concurrently, decisions in order, nothing twice."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from agents.models import Invocation
+from competitions import rounds, services
+from competitions.models import Round
+from competitions.rounds import RoundBusy, round_run
+from competitions.tests.conftest import HISTORY_BARS, btc_close
+from competitions.tests.factories import START, CompetitionFactory
+from trading.models import EquitySnapshot, Fill, Order
+from trading.services import account_check_invariant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OPEN_BTC = {"reasoning": "trend up", "actions": [
+    {"action": "open", "symbol": "BTC/USDT", "side": "long", "quantity": "0.1", "leverage": "2"}
+]}
+
+
+def _competition(replay_market, **fields):
+    defaults = {"dataset": replay_market, "symbols": ["BTC/USDT", "ETH/USDT"], "end_time": START + timedelta(hours=24),
+                "fee_pct": Decimal("0"), "spread_bps": Decimal("0"), "slippage_bps": Decimal("0")}
+    defaults.update(fields)
+    return CompetitionFactory(**defaults)
+
+
+def _register(competition, name, decisions=None, provider="scripted", model="script"):
+    return services.participant_register(
+        competition_id=competition.pk, name=name, llm_provider=provider, llm_model=model,
+        llm_config={"decisions": decisions or []},
+    )
+
+
+def _started(competition):
+    services.competition_start(competition_id=competition.pk)
+    competition.refresh_from_db()
+    return competition
+
+
+def test_a_round_gives_every_agent_the_same_snapshot_and_fills_at_its_prices(replay_market):
+    competition = _competition(replay_market)
+    buyer = _register(competition, "Buyer", [OPEN_BTC])
+    holder = _register(competition, "Holder")
+    _started(competition)
+
+    round_ = round_run(competition_id=competition.pk, number=0)
+
+    assert round_.status == "completed" and round_.phase == "completed"
+    invocations = list(Invocation.objects.filter(round=round_).order_by("participant_id"))
+    assert [i.participant_id for i in invocations] == [buyer.pk, holder.pk]
+    assert {i.snapshot_id for i in invocations} == {round_.snapshot_id}
+    # the snapshot at START uses the bar that closed at START: close of bar HISTORY_BARS - 1
+    fill = Fill.objects.get()
+    assert fill.price == btc_close(HISTORY_BARS - 1) and fill.quantity == Decimal("0.1")
+    assert invocations[0].action_outcomes[0]["status"] == "filled"
+    assert EquitySnapshot.objects.filter(round_number=0).count() == 2
+    for participant in (buyer, holder):
+        account_check_invariant(account=participant.account)
+
+
+def test_running_the_same_round_again_does_nothing(replay_market):
+    competition = _competition(replay_market)
+    _register(competition, "Buyer", [OPEN_BTC, OPEN_BTC])
+    _started(competition)
+    assert round_run(competition_id=competition.pk, number=0) is not None
+    assert round_run(competition_id=competition.pk, number=0) is None
+    assert Invocation.objects.count() == 1 and Order.objects.count() == 1 and Fill.objects.count() == 1
+
+
+def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(replay_market):
+    competition = _competition(replay_market)
+    first = _register(competition, "First", [OPEN_BTC])
+    second = _register(competition, "Second", [OPEN_BTC])
+    _started(competition)
+    real_order_place = rounds.trading_services.order_place
+    calls = []
+
+    def dies_on_second_participant(**kwargs):
+        calls.append(kwargs["participant"].pk)
+        if kwargs["participant"].pk == second.pk:
+            raise SystemExit("worker killed")  # not an Exception: nothing in the round catches it
+        return real_order_place(**kwargs)
+
+    with mock.patch.object(rounds.trading_services, "order_place", side_effect=dies_on_second_participant):
+        with pytest.raises(SystemExit):
+            round_run(competition_id=competition.pk, number=0)
+    round_ = Round.objects.get()
+    assert round_.status == "running" and round_.phase == "invoked"
+    assert Fill.objects.filter(account__participant=first).count() == 1
+
+    # the dead runner's lease has not expired: another runner must wait
+    with pytest.raises(RoundBusy):
+        round_run(competition_id=competition.pk, number=0)
+    Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
+
+    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+        resumed = round_run(competition_id=competition.pk, number=0)
+    invoke.assert_not_called()  # both agents had answered before the crash
+    assert resumed.status == "completed"
+    assert Invocation.objects.count() == 2
+    assert Fill.objects.filter(account__participant=first).count() == 1
+    assert Fill.objects.filter(account__participant=second).count() == 1
+    assert Order.objects.count() == 2
+
+
+def test_agents_are_invoked_concurrently(replay_market):
+    competition = _competition(replay_market)
+    for n in range(6):
+        _register(competition, f"Agent {n}")
+    _started(competition)
+    barrier = threading.Barrier(6, timeout=10)
+    real_invoke = rounds.invoke_agent
+
+    def waits_for_all_others(**kwargs):
+        barrier.wait()  # raises BrokenBarrierError unless all six are in flight at once
+        return real_invoke(**kwargs)
+
+    with mock.patch("competitions.rounds.invoke_agent", side_effect=waits_for_all_others):
+        round_ = round_run(competition_id=competition.pk, number=0)
+    assert set(Invocation.objects.filter(round=round_).values_list("status", flat=True)) == {"success"}
+
+
+def test_a_hung_agent_is_cut_at_its_deadline_and_the_others_are_unaffected(replay_market):
+    competition = _competition(replay_market)
+    hung = _register(competition, "Hung")
+    fine = _register(competition, "Fine", [OPEN_BTC])
+    _started(competition)
+    release = threading.Event()
+    real_invoke = rounds.invoke_agent
+
+    def hangs_for_one(**kwargs):
+        if kwargs["context"].participant_id == hung.pk:
+            release.wait(30)
+        return real_invoke(**kwargs)
+
+    try:
+        with (
+            mock.patch("competitions.rounds.invoke_agent", side_effect=hangs_for_one),
+            mock.patch("competitions.rounds._agent_deadline", return_value=0.5),
+        ):
+            round_ = round_run(competition_id=competition.pk, number=0)
+    finally:
+        release.set()
+    hung_row = Invocation.objects.get(participant=hung, round=round_)
+    assert hung_row.status == "timeout" and "cut by the round" in hung_row.error
+    assert Invocation.objects.get(participant=fine, round=round_).status == "success"
+    assert Fill.objects.filter(account__participant=fine).count() == 1
+
+
+def test_bad_model_output_becomes_a_recorded_hold(replay_market):
+    competition = _competition(replay_market)
+    babbler = _register(competition, "Babbler", ["I think BTC will moon!!! {not json"])
+    _started(competition)
+    round_ = round_run(competition_id=competition.pk, number=0)
+    invocation = Invocation.objects.get(participant=babbler, round=round_)
+    assert invocation.status == "invalid_response"
+    assert not Order.objects.exists() and round_.status == "completed"
+
+
+def test_rejected_actions_are_recorded_with_a_reason_and_valid_ones_proceed(replay_market):
+    competition = _competition(replay_market)
+    decision = {"reasoning": "two ideas", "actions": [
+        {"action": "open", "symbol": "BTC/USDT", "side": "long", "quantity": "1000", "leverage": "2"},
+        {"action": "open", "symbol": "ETH/USDT", "side": "short", "quantity": "1", "leverage": "2"},
+    ]}
+    trader = _register(competition, "Trader", [decision])
+    _started(competition)
+    round_ = round_run(competition_id=competition.pk, number=0)
+    outcomes = Invocation.objects.get(participant=trader, round=round_).action_outcomes
+    assert [o["status"] for o in outcomes] == ["rejected", "filled"]
+    assert outcomes[0]["code"] and outcomes[0]["reason"]
+    rejected = Order.objects.get(status="rejected")
+    assert rejected.symbol == "BTC/USDT" and rejected.reject_reason
+
+
+def test_a_stop_loss_fires_between_rounds_on_the_bars(replay_market):
+    competition = _competition(replay_market, invocation_interval_minutes=180)
+    price = btc_close(HISTORY_BARS - 1)
+    decision = {"reasoning": "tight stop", "actions": [
+        {"action": "open", "symbol": "BTC/USDT", "side": "short", "quantity": "0.1", "leverage": "2",
+         "stop_loss": str(price + 15)},
+    ]}
+    shorty = _register(competition, "Shorty", [decision])
+    _started(competition)
+    round_run(competition_id=competition.pk, number=0)
+    round_run(competition_id=competition.pk, number=1)  # three hourly bars later, price rose 30
+    fills = list(Fill.objects.filter(account__participant=shorty).order_by("id"))
+    assert [f.reason for f in fills] == ["agent", "stop_loss"]
+    # the second bar (open price+10, high price+21) crosses the stop intrabar: filled at the stop
+    assert fills[1].price == price + 15
+
+
+def test_two_runners_firing_the_same_round_at_once_run_it_once(replay_market, postgres_only):
+    competition = _competition(replay_market)
+    for n in range(3):
+        _register(competition, f"Agent {n}", [OPEN_BTC])
+    _started(competition)
+    results, errors = [], []
+    start = threading.Barrier(2)
+
+    def fire():
+        try:
+            start.wait()
+            results.append(round_run(competition_id=competition.pk, number=0))
+        except RoundBusy as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert Round.objects.count() == 1
+    assert Invocation.objects.count() == 3 and Fill.objects.count() == 3
+    assert len([r for r in results if r is not None]) == 1

@@ -1,0 +1,314 @@
+"""HTML pages. Each view renders its whole page, or for an HTMX request only the live partial.
+
+The live partial of a page is rendered once per data version (page_queries
+competition_live_get: one query tells whether a round, an answer, a fill or a status moved)
+and kept in the cache, so the every-3-seconds polls of many open tabs cost one query each
+until something changes.
+
+Views are thin: rows come from competitions.selectors (plus competitions.page_queries for
+what only a page needs), each a fixed number of SQL queries; figures from competitions.figures. Polling stops (HTTP 286) once a
+competition is completed or cancelled, after one last swap that shows the final state.
+"""
+
+import hashlib
+import time
+
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from competitions import analytics, figures, page_queries, selectors
+from competitions.models import Competition, Participant
+
+POLL_SECONDS = 3
+LIVE_CACHE_SECONDS = 300
+# Charts need no more points than a screen has pixels; selectors downsample to about this
+# (the dashboard draws ten lines or more, so fewer points each).
+CHART_POINTS = 800
+DASHBOARD_CHART_POINTS = 400
+BENCHMARK_COLOR = "#7F7F7F"
+
+# Leaderboard columns: (metric, heading, short explanation for the header's title).
+LEADERBOARD_COLUMNS = [
+    ("equity", "Equity", "Account value: cash plus unrealised PnL"),
+    ("return_pct", "Return", "Equity / initial capital - 1"),
+    ("pnl", "PnL", "Equity - initial capital, after fees and funding"),
+    ("sharpe", "Sharpe", "Annualised Sharpe ratio of per-round returns"),
+    ("max_drawdown", "Max DD", "Deepest fall from a running peak"),
+    ("win_rate", "Win rate", "Share of closed positions with net PnL > 0"),
+    ("trades", "Trades", "Closed positions"),
+    ("fees_paid", "Fees", "Trading fees paid"),
+    ("llm_cost_usd", "LLM cost", "Model API cost in USD"),
+    ("invalid_rate", "Invalid", "Share of invocations with an invalid response"),
+]
+
+COMPARE_COLUMNS = LEADERBOARD_COLUMNS + [
+    ("sortino", "Sortino", "Annualised Sortino ratio"),
+    ("calmar", "Calmar", "Annualised return / |max drawdown|"),
+    ("profit_factor", "Profit factor", "Sum of wins / |sum of losses|"),
+    ("average_leverage", "Avg leverage", "Gross notional / equity, averaged over rounds"),
+    ("cost_adjusted_return", "Cost-adj. return", "(PnL - LLM cost) / initial capital"),
+    ("error_rate", "Errors", "Share of invocations that errored or timed out"),
+]
+
+FEED_SIZE = 12
+RECENT_FILLS = 10
+PARTICIPANT_FILLS = 100
+INVOCATION_LOG_SIZE = 50
+CLOSED_POSITIONS = 100
+
+SORT_CHOICES = [(metric, metric.replace("_", " ")) for metric in analytics.LEADERBOARD_METRICS]
+
+
+def _live_response(
+    request: HttpRequest,
+    template: str,
+    competition: Competition,
+    key_parts: tuple,
+    live_context,
+    page_context: dict,
+) -> HttpResponse:
+    """The page, or for HTMX just its live partial; a finished competition stops the polling.
+
+    live_context() builds the partial's context; it runs only when the cache has no render
+    for this page, these parameters and this data version. Live-mode clocks (time left,
+    next round in) tick on wall time, so those renders also expire every 10 seconds.
+    """
+    tick = (
+        int(time.time() // 10)
+        if competition.mode == Competition.Mode.LIVE and not competition.is_finished
+        else 0
+    )
+    raw_key = "|".join(
+        str(part) for part in (template, competition.pk, competition.live_version, tick, *key_parts)
+    )
+    key = "gauntlet:live:" + hashlib.sha256(raw_key.encode()).hexdigest()
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(f"{template}#live", live_context(), request=request)
+        cache.set(key, html, LIVE_CACHE_SECONDS)
+    if request.htmx:
+        status = HttpResponseStopPolling.status_code if competition.is_finished else 200
+        return HttpResponse(html, status=status)
+    return render(
+        request, template, {**page_context, "competition": competition, "live_html": mark_safe(html)}
+    )
+
+
+def _competition_or_404(competition_id: int) -> Competition:
+    try:
+        return page_queries.competition_live_get(competition_id)
+    except Competition.DoesNotExist as exc:
+        raise Http404("no such competition") from exc
+
+
+@require_GET
+def competition_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status") or None
+    if status not in Competition.Status.values:
+        status = None
+    competitions = selectors.competition_list(status=status)
+    context = {
+        "rows": [(c, page_queries.competition_time_left(c)) for c in competitions],
+        "status": status,
+        "statuses": Competition.Status.values,
+        "poll_seconds": POLL_SECONDS * 2,
+    }
+    if request.htmx:
+        return render(request, "competitions/list.html#competition-table", context)
+    return render(request, "competitions/list.html", context)
+
+
+def _sort_param(request: HttpRequest) -> str:
+    sort = request.GET.get("sort", analytics.DEFAULT_LEADERBOARD_METRIC)
+    return sort if sort in analytics.LEADERBOARD_METRICS else analytics.DEFAULT_LEADERBOARD_METRIC
+
+
+def _colors(participant_ids) -> dict[int, str]:
+    """The same colour for a participant in every chart and its leaderboard swatch (by id order)."""
+    return {pk: figures.color_for(index) for index, pk in enumerate(sorted(participant_ids))}
+
+
+@require_GET
+def competition_dashboard(request: HttpRequest, competition_id: int) -> HttpResponse:
+    competition = _competition_or_404(competition_id)
+    sort = _sort_param(request)
+    return _live_response(
+        request, "competitions/dashboard.html", competition, (sort,),
+        lambda: _dashboard_context(competition, sort), {"sort": sort},
+    )  # fmt: skip
+
+
+def _dashboard_context(competition: Competition, sort: str) -> dict:
+    rows = selectors.leaderboard_list(competition_id=competition.pk, metric=sort, include_benchmark=True)
+    participants = [row for row in rows if not row.is_benchmark]
+    colors = _colors(row.participant_id for row in participants)
+    history = selectors.equity_history(competition_id=competition.pk, target_points=DASHBOARD_CHART_POINTS)
+    lines = [
+        figures.Line(
+            name=row.name,
+            points=history.get(row.participant_id, []),
+            color=colors[row.participant_id],
+            kind="baseline" if row.is_baseline else "model",
+        )
+        for row in sorted(participants, key=lambda row: row.participant_id)
+    ]
+    benchmark = next((row for row in rows if row.is_benchmark), None)
+    if benchmark is not None:
+        reference = selectors.buy_and_hold_reference(competition_id=competition.pk)
+        lines.append(
+            figures.Line(
+                name=benchmark.name,
+                points=selectors.downsample(reference, DASHBOARD_CHART_POINTS),
+                color=BENCHMARK_COLOR,
+                kind="benchmark",
+            )
+        )
+    rounds = page_queries.round_summary(competition)
+    market_at, quotes = page_queries.market_quotes(competition)
+    return {
+        "competition": competition,
+        "sort": sort,
+        "rows": rows,
+        "colors": colors,
+        "columns": LEADERBOARD_COLUMNS,
+        "sort_choices": SORT_CHOICES,
+        "rounds": rounds,
+        "clock": page_queries.competition_clock(competition),
+        "time_left": page_queries.competition_time_left(competition),
+        "next_round_in": page_queries.next_round_in(competition, rounds),
+        "llm_cost_usd": sum((row.metrics.llm.cost_usd for row in participants), 0.0),
+        "invocation_count": sum(row.metrics.llm.invocations for row in participants),
+        "feed": selectors.recent_decisions(competition_id=competition.pk, limit=FEED_SIZE),
+        "fills": selectors.recent_fills(competition_id=competition.pk, limit=RECENT_FILLS),
+        "market_at": market_at,
+        "quotes": quotes,
+        "equity_json": figures.equity_figure(
+            lines, initial_capital=competition.initial_capital, uirevision=f"equity-{competition.pk}"
+        ),
+        "live": not competition.is_finished,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@require_GET
+def participant_detail(request: HttpRequest, competition_id: int, participant_id: int) -> HttpResponse:
+    competition = _competition_or_404(competition_id)
+    participant = get_object_or_404(Participant, pk=participant_id, competition=competition)
+    participant.competition = competition
+    return _live_response(
+        request, "competitions/participant.html", competition, (participant.pk,),
+        lambda: _participant_context(competition, participant), {"participant": participant},
+    )  # fmt: skip
+
+
+def _participant_context(competition: Competition, participant: Participant) -> dict:
+    performance = selectors.participant_performance(participant_id=participant.pk)
+    market_at, quotes = page_queries.market_quotes(competition)
+    account, open_positions = page_queries.open_book(participant, {q.symbol: q.price for q in quotes})
+    closed = selectors.participant_positions(participant_id=participant.pk, status="closed")
+    equity_points = selectors.participant_equity_history(
+        participant_id=participant.pk, target_points=CHART_POINTS
+    )
+    drawdown_points = selectors.participant_drawdown_history(
+        participant_id=participant.pk, target_points=CHART_POINTS
+    )
+    return {
+        "competition": competition,
+        "participant": participant,
+        "metrics": performance.metrics,
+        "account": account,
+        "open_positions": open_positions,
+        "marked_at": market_at,
+        "closed_positions": closed[:CLOSED_POSITIONS],
+        "closed_count": len(closed),
+        "fills": selectors.participant_fills(participant_id=participant.pk, limit=PARTICIPANT_FILLS),
+        "invocations": selectors.participant_invocations(
+            participant_id=participant.pk, limit=INVOCATION_LOG_SIZE
+        ),
+        "orders": page_queries.order_counts(participant),
+        "equity_json": figures.equity_figure(
+            [
+                figures.Line(
+                    participant.name,
+                    equity_points,
+                    figures.color_for(0),
+                    "baseline" if participant.is_baseline else "model",
+                )
+            ],
+            initial_capital=competition.initial_capital,
+            uirevision=f"participant-{participant.pk}",
+        ),
+        "drawdown_json": figures.drawdown_figure(drawdown_points, uirevision=f"drawdown-{participant.pk}"),
+        "live": not competition.is_finished,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@require_GET
+def competition_compare(request: HttpRequest, competition_id: int) -> HttpResponse:
+    competition = _competition_or_404(competition_id)
+    participants = list(competition.participants.order_by("id"))
+    known = {p.pk for p in participants}
+    chosen_ids: list[int] = []
+    for raw in request.GET.getlist("p"):
+        if raw.isdigit() and int(raw) in known and int(raw) not in chosen_ids:
+            chosen_ids.append(int(raw))
+    if len(chosen_ids) < 2:
+        chosen_ids = [p.pk for p in participants[:2]] if not chosen_ids else chosen_ids
+    statistic = request.GET.get("statistic", "sharpe")
+    if statistic not in ("sharpe", "total_return"):
+        statistic = "sharpe"
+    page_context = {"participants": participants, "chosen_ids": chosen_ids, "statistic": statistic}
+    return _live_response(
+        request, "competitions/compare.html", competition, (tuple(chosen_ids), statistic),
+        lambda: _compare_context(competition, known, chosen_ids, statistic) | page_context, page_context,
+    )  # fmt: skip
+
+
+def _compare_context(
+    competition: Competition, known: set[int], chosen_ids: list[int], statistic: str
+) -> dict:
+    comparison = page_queries.compare_get(competition, participant_ids=chosen_ids, statistic=statistic)
+    colors = _colors(known)
+    return {
+        "competition": competition,
+        "comparison": comparison,
+        "columns": COMPARE_COLUMNS,
+        "equity_json": figures.equity_figure(
+            [
+                figures.Line(
+                    row.name,
+                    selectors.downsample(comparison.histories[row.participant_id], CHART_POINTS),
+                    colors[row.participant_id],
+                    "baseline" if row.is_baseline else "model",
+                )
+                for row in comparison.rows
+            ],
+            initial_capital=competition.initial_capital,
+            uirevision=f"compare-{competition.pk}",
+        ),
+        "live": not competition.is_finished,
+        "poll_seconds": POLL_SECONDS * 5,
+    }
+
+
+@require_GET
+def invocation_detail(request: HttpRequest, invocation_id: int) -> HttpResponse:
+    try:
+        invocation = page_queries.invocation_get(invocation_id=invocation_id)
+    except page_queries.Invocation.DoesNotExist as exc:
+        raise Http404("no such invocation") from exc
+    context = {
+        "invocation": invocation,
+        "participant": invocation.participant,
+        "competition": invocation.participant.competition,
+        "orders": page_queries.invocation_orders(invocation),
+    }
+    if request.htmx:
+        return render(request, "competitions/invocation.html#invocation-body", context)
+    return render(request, "competitions/invocation.html", context)
