@@ -1,0 +1,369 @@
+"""Rounds benchmark: round wall time with N concurrent model agents, and replay throughput.
+
+(a) Concurrency: a replay round with N = 1, 10, 50 `openai_compatible` agents whose model
+    server (bench/fake_llm_server.py, another process on 127.0.0.1) answers after L seconds,
+    through the real path: round_run -> invoke_agent -> the openai SDK over HTTP.
+    Target (issue 6): wall time <= L x 1.15 + 0.2 s for N = 50. Measured as shipped and,
+    for comparison, with one SSL context shared by the SDK clients (a proposed change in
+    agents/providers/llm.py, applied here by a patch inside this process only).
+(b) Replay throughput: 10 baseline agents (the five strategies twice) on 6 symbols of the
+    shipped hourly Binance data, rounds persisted per second, and the time a year of
+    hourly rounds (8,760) would take. Target: under 5 minutes.
+
+Every run uses a scratch database, never the developer's: a temporary SQLite file, and,
+when DATABASE_URL points at PostgreSQL, a database named "gauntlet_bench" on that server,
+dropped and created afresh by each run.
+Each backend runs in its own child process (settings are read once per process).
+
+Run: python bench/bench_rounds.py [--latency 1.0] [--agents 1,10,50] [--replay-rounds 300]
+     [--profile FILE] [--backends sqlite,postgres]
+Writes bench-results/rounds.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results" / "rounds.json"
+BENCH_DATABASE = "gauntlet_bench"
+REPLAY_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "DOGE/USDT"]
+STRATEGIES = ["buy_and_hold", "momentum", "mean_reversion", "random", "flat"]
+REPLAY_START = datetime(2024, 10, 1, tzinfo=UTC)  # two weeks of shipped history before it
+YEAR_OF_HOURLY_ROUNDS = 8760
+REPLAY_TARGET_SECONDS = 300
+CONCURRENCY_START = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- parent: one child per database backend ---------------------------------------------
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    return urlunparse(urlparse(url)._replace(path="/" + BENCH_DATABASE))
+
+
+def ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        # a fresh database each run: numbers never depend on what earlier runs left behind
+        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+
+
+def child_env(backend: str, scratch: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"}}
+    env.update({
+        # production-like: DEBUG off (no query log kept), quiet logs, in-process runner
+        "DEBUG": "false", "SECRET_KEY": "bench-secret-key-not-for-production", "API_KEY": "bench-api-key",
+        "LOG_LEVEL": "WARNING", "ROUND_RUNNER": "inprocess", "DJANGO_SETTINGS_MODULE": "gauntlet.settings",
+    })
+    if backend == "postgres":
+        env["DATABASE_URL"] = postgres_url()
+    else:
+        env["SQLITE_PATH"] = str(scratch / "bench.sqlite3")
+    return env
+
+
+def run_parent(args) -> int:
+    backends = [b for b in args.backends.split(",") if b]
+    if "postgres" in backends and postgres_url() is None:
+        log("PostgreSQL skipped: DATABASE_URL is not a postgres:// URL")
+        backends.remove("postgres")
+    results = {"benchmark": "rounds", "at": datetime.now(UTC).isoformat(), "python": platform.python_version(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "latency_seconds": args.latency,
+               "backends": {}}
+    with tempfile.TemporaryDirectory(prefix="gauntlet-bench-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        for backend in backends:
+            if backend == "postgres":
+                ensure_postgres_database(postgres_url())
+            out = scratch / f"{backend}.json"
+            command = [sys.executable, __file__, "--child", backend, "--out", str(out),
+                       "--latency", str(args.latency), "--agents", args.agents,
+                       "--rounds-per-size", str(args.rounds_per_size), "--replay-rounds", str(args.replay_rounds)]
+            if args.profile:
+                command += ["--profile", f"{args.profile}.{backend}"]
+            log(f"== {backend} ==")
+            completed = subprocess.run(command, env=child_env(backend, scratch), cwd=ROOT, check=False)
+            if completed.returncode != 0 or not out.exists():
+                results["backends"][backend] = {"error": f"child exited with {completed.returncode}"}
+                continue
+            results["backends"][backend] = json.loads(out.read_text())
+    print_summary(results)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    failed = any("error" in result for result in results["backends"].values())
+    return 1 if failed or not results["backends"] else 0
+
+
+def print_summary(results: dict) -> None:
+    latency = results["latency_seconds"]
+    for backend, result in results["backends"].items():
+        print(f"\n[{backend}]")
+        if "error" in result:
+            print(f"  failed: {result['error']}")
+            continue
+        for variant, sizes in result["concurrency"].items():
+            for size in sizes:
+                verdict = ""
+                if size["agents"] == max(s["agents"] for s in sizes):
+                    verdict = "  PASS" if size["meets_target"] else "  MISS"
+                print(
+                    f"  round wall, {size['agents']:>2} agents, L={latency}s ({variant}): median "
+                    f"{size['wall_seconds_median']:.2f}s (min {size['wall_seconds_min']:.2f}, "
+                    f"agents phase {size['agents_phase_seconds_median']:.2f}s, target <= "
+                    f"{size['target_seconds']:.2f}s){verdict}"
+                )
+        replay = result["replay"]
+        print(
+            f"  replay: {replay['rounds']} rounds x {replay['agents']} baselines x {len(replay['symbols'])} symbols "
+            f"in {replay['seconds']:.1f}s = {replay['rounds_per_second']:.1f} rounds/s; 8,760 rounds ~ "
+            f"{replay['year_seconds_estimate']:.0f}s (target < {REPLAY_TARGET_SECONDS}s) "
+            f"{'PASS' if replay['meets_target'] else 'MISS'}"
+        )
+
+
+# --- child: runs against one scratch database ----------------------------------------------
+
+
+def run_child(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    loaded = StringIO()
+    call_command("load_datasets", "binance-1h", stdout=loaded)
+    log(f"{connection.vendor}: database ready in {time.perf_counter() - started:.1f}s "
+        f"({loaded.getvalue().strip().splitlines()[-1]})")
+    result = {"vendor": connection.vendor, "database": str(connection.settings_dict["NAME"])}
+    sizes = [int(n) for n in args.agents.split(",") if n]
+    result["concurrency"] = {
+        "as_shipped": bench_concurrency(args.latency, sizes, args.rounds_per_size, shared_ssl=False),
+        "shared_ssl_context": bench_concurrency(args.latency, sizes, args.rounds_per_size, shared_ssl=True),
+    }
+    result["replay"] = bench_replay(args.replay_rounds, profile_path=args.profile)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_model_server(latency: float) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fake_llm_server.py"), "--latency", str(latency), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=1).read()
+            return process, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the fake model server did not start")
+
+
+def _shared_ssl_patch():
+    """Proposed for agents/providers/llm.py: build the CA store once per process, not per call.
+
+    Creating an SDK client loads the system CA bundle into a new SSL context (~100 ms of CPU
+    holding the GIL), once per agent per round; a shared context makes a client cheap.
+    """
+    import ssl
+    from unittest import mock
+
+    import openai
+
+    from agents.providers import llm
+
+    context = ssl.create_default_context()
+
+    def cheap_client(self):
+        from agents.providers.base import DEFAULT_TIMEOUT_SECONDS, config_float
+
+        timeout = config_float(self.config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        return openai.OpenAI(
+            api_key=self.api_key, base_url=self.config.get("base_url"), timeout=timeout, max_retries=0,
+            http_client=openai.DefaultHttpxClient(verify=context, timeout=timeout),
+        )
+
+    return mock.patch.object(llm.OpenAIChatAgent, "client", cheap_client)
+
+
+def bench_concurrency(latency: float, sizes: list[int], rounds_per_size: int, *, shared_ssl: bool) -> list[dict]:
+    import contextlib
+
+    from competitions import services
+    from competitions.models import Round
+    from competitions.rounds import round_run
+
+    server, base_url = _start_model_server(latency)
+    rows = []
+    try:
+        patch = _shared_ssl_patch() if shared_ssl else contextlib.nullcontext()
+        with patch:
+            for size in sizes:
+                competition = services.competition_create(
+                    name=f"bench: {size} agents, L={latency}s{' shared ssl' if shared_ssl else ''}",
+                    start_time=CONCURRENCY_START, end_time=CONCURRENCY_START + timedelta(days=30),
+                    invocation_interval_minutes=60, mode="replay", dataset="binance-1h", timeframe="1h",
+                    symbols=["BTC/USDT", "ETH/USDT"], max_participants=max(size, 10),
+                )
+                for index in range(size):
+                    services.participant_register(
+                        competition_id=competition.pk, name=f"Model {index}", llm_provider="openai_compatible",
+                        llm_model=f"hold-{index}",
+                        llm_config={"base_url": base_url, "timeout_seconds": 30, "max_retries": 0,
+                                    "pricing": {"input_per_mtok": "0", "output_per_mtok": "0"}},
+                    )
+                services.competition_start(competition_id=competition.pk)
+                walls, agent_phases = [], []
+                # round 0 warms the process (SDK imports, series cache); rounds 1.. are measured
+                for number in range(rounds_per_size + 1):
+                    began = time.perf_counter()
+                    round_ = round_run(competition_id=competition.pk, number=number)
+                    wall = time.perf_counter() - began
+                    assert round_ is not None and round_.status == Round.Status.COMPLETED, round_
+                    statuses = set(round_.invocations.values_list("status", flat=True))
+                    assert statuses == {"success"}, f"agents failed: {statuses}"
+                    if number:
+                        walls.append(wall)
+                        agent_phases.append(round_.timings.get("agents_s", 0.0))
+                target = latency * 1.15 + 0.2
+                row = {
+                    "agents": size,
+                    "wall_seconds": [round(w, 3) for w in walls],
+                    "wall_seconds_median": round(statistics.median(walls), 3),
+                    "wall_seconds_min": round(min(walls), 3),
+                    "agents_phase_seconds_median": round(statistics.median(agent_phases), 3),
+                    "target_seconds": round(target, 3),
+                    "meets_target": statistics.median(walls) <= target,
+                }
+                log(f"  {'shared ssl' if shared_ssl else 'as shipped'}: {size} agents -> median "
+                    f"{row['wall_seconds_median']}s (agents phase {row['agents_phase_seconds_median']}s)")
+                rows.append(row)
+    finally:
+        server.kill()
+        server.wait()
+    return rows
+
+
+def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
+    from django.db import connection
+
+    from agents.models import Invocation
+    from competitions import services
+    from competitions.replay import replay_run
+    from trading.models import EquitySnapshot
+
+    competition = services.competition_create(
+        name="bench: replay throughput", start_time=REPLAY_START,
+        end_time=REPLAY_START + timedelta(hours=YEAR_OF_HOURLY_ROUNDS), invocation_interval_minutes=60,
+        mode="replay", dataset="binance-1h", timeframe="1h", symbols=REPLAY_SYMBOLS, seed=42,
+        max_leverage=2, margin_requirement_pct=50, maintenance_margin_pct=25,
+    )
+    for copy in (1, 2):
+        for strategy in STRATEGIES:
+            services.participant_register(
+                competition_id=competition.pk, name=f"{strategy} {copy}", llm_provider="baseline", llm_model=strategy
+            )
+    services.competition_start(competition_id=competition.pk)
+    began = time.perf_counter()
+    replay_run(competition_id=competition.pk, rounds=1)  # first round loads the series cache
+    first_round = time.perf_counter() - began
+    profiler = cProfile.Profile() if profile_path else None
+    began = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    progress = replay_run(competition_id=competition.pk, rounds=rounds)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - began
+    if profiler:
+        profiler.dump_stats(profile_path)
+        text = StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
+        Path(profile_path + ".txt").write_text(text.getvalue())
+        text = StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
+        Path(profile_path + ".tottime.txt").write_text(text.getvalue())
+    rate = rounds / seconds
+    year = first_round + (YEAR_OF_HOURLY_ROUNDS - 1) / rate
+    result = {
+        "vendor": connection.vendor,
+        "rounds": rounds,
+        "agents": 10,
+        "symbols": REPLAY_SYMBOLS,
+        "first_round_seconds": round(first_round, 3),
+        "seconds": round(seconds, 3),
+        "rounds_per_second": round(rate, 2),
+        "ms_per_round": round(1000 * seconds / rounds, 1),
+        "year_seconds_estimate": round(year, 1),
+        "target_seconds": REPLAY_TARGET_SECONDS,
+        "meets_target": year < REPLAY_TARGET_SECONDS,
+        "rounds_done": progress.rounds_done,
+        "invocations": Invocation.objects.filter(round__competition=competition).count(),
+        "equity_snapshots": EquitySnapshot.objects.filter(account__participant__competition=competition).count(),
+        "profiled": bool(profiler),
+    }
+    log(f"  replay: {rounds} rounds in {seconds:.1f}s -> {rate:.1f} rounds/s, year ~ {year:.0f}s")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Round wall time with N model agents, and replay throughput.")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds the fake model takes to answer")
+    parser.add_argument("--agents", default="1,10,50", help="agent counts to measure, comma separated")
+    parser.add_argument("--rounds-per-size", type=int, default=3, help="measured rounds per agent count")
+    parser.add_argument("--replay-rounds", type=int, default=300, help="replay rounds to time")
+    parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres (if DATABASE_URL)")
+    parser.add_argument("--profile", help="cProfile the replay into FILE.<backend> (+ .txt summaries)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return 0
+    return run_parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
