@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import IntegrityError, transaction
 
 from agents.context import AgentContext
@@ -65,6 +67,49 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + f"\n[... cut: {len(text) - limit} more characters]"
 
 
+@dataclass(frozen=True)
+class InvocationAnswer:
+    """One agent's answer in one round, as invoke_agent gave it, ready to be recorded."""
+
+    participant_id: int
+    round_id: int
+    snapshot_id: int | None
+    provider: str
+    model: str
+    context: AgentContext
+    outcome: AgentOutcome
+
+
+def _invocation_row(answer: InvocationAnswer) -> Invocation:
+    outcome = answer.outcome
+    response = outcome.response
+    error = outcome.error
+    if outcome.cost_note and not outcome.cost_note.startswith(("priced as", "built-in")):
+        error = (error + "\n" if error else "") + outcome.cost_note
+    if outcome.notes:
+        error = (error + "\n" if error else "") + "; ".join(outcome.notes)
+    return Invocation(
+        participant_id=answer.participant_id,
+        round_id=answer.round_id,
+        snapshot_id=answer.snapshot_id,
+        provider=answer.provider,
+        model=answer.model[:200],
+        prompt_version=answer.context.prompt_version,
+        system_prompt=answer.context.system_prompt,
+        user_prompt=answer.context.user_prompt,
+        raw_response=_cut(response.raw_text or "", MAX_RAW_RESPONSE_CHARS),
+        parsed_decision=outcome.decision.to_dict(),
+        action_outcomes=initial_action_outcomes(outcome.decision),
+        status=outcome.status,
+        error=_cut(error, MAX_TEXT_FIELD_CHARS * 5),
+        latency_ms=max(0, int(response.latency_ms)),
+        input_tokens=max(0, int(response.input_tokens)),
+        output_tokens=max(0, int(response.output_tokens)),
+        cost_usd=outcome.cost_usd,
+        retries=max(0, int(response.retries)),
+    )
+
+
 def invocation_record(
     *,
     participant_id: int,
@@ -85,34 +130,10 @@ def invocation_record(
     savepoint inside a caller's transaction) so a duplicate leaves the caller's
     transaction usable for the lookup.
     """
-    response = outcome.response
-    error = outcome.error
-    if outcome.cost_note and not outcome.cost_note.startswith(("priced as", "built-in")):
-        error = (error + "\n" if error else "") + outcome.cost_note
-    if outcome.notes:
-        error = (error + "\n" if error else "") + "; ".join(outcome.notes)
+    row = _invocation_row(InvocationAnswer(participant_id, round_id, snapshot_id, provider, model, context, outcome))
     try:
         with transaction.atomic():
-            row = Invocation.objects.create(
-                participant_id=participant_id,
-                round_id=round_id,
-                snapshot_id=snapshot_id,
-                provider=provider,
-                model=model[:200],
-                prompt_version=context.prompt_version,
-                system_prompt=context.system_prompt,
-                user_prompt=context.user_prompt,
-                raw_response=_cut(response.raw_text or "", MAX_RAW_RESPONSE_CHARS),
-                parsed_decision=outcome.decision.to_dict(),
-                action_outcomes=initial_action_outcomes(outcome.decision),
-                status=outcome.status,
-                error=_cut(error, MAX_TEXT_FIELD_CHARS * 5),
-                latency_ms=max(0, int(response.latency_ms)),
-                input_tokens=max(0, int(response.input_tokens)),
-                output_tokens=max(0, int(response.output_tokens)),
-                cost_usd=outcome.cost_usd,
-                retries=max(0, int(response.retries)),
-            )
+            row.save(force_insert=True)
         return row, True
     except IntegrityError:
         # Only the (participant, round) uniqueness means "already recorded"; any other
@@ -121,6 +142,26 @@ def invocation_record(
         if existing is None:
             raise
         return existing, False
+
+
+def invocations_record(answers: list[InvocationAnswer]) -> list[tuple[Invocation, bool]]:
+    """invocation_record for several answers at once: one INSERT for all of them in the
+    common case; if any row already exists, each is recorded on its own as above."""
+    if not answers:
+        return []
+    rows = [_invocation_row(answer) for answer in answers]
+    try:
+        with transaction.atomic():
+            Invocation.objects.bulk_create(rows)
+        return [(row, True) for row in rows]
+    except IntegrityError:
+        return [
+            invocation_record(
+                participant_id=a.participant_id, round_id=a.round_id, snapshot_id=a.snapshot_id,
+                provider=a.provider, model=a.model, context=a.context, outcome=a.outcome,
+            )
+            for a in answers
+        ]
 
 
 @transaction.atomic

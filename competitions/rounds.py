@@ -37,7 +37,8 @@ from agents.decision import action_summary, action_to_dict
 from agents.invoke import AgentOutcome, invoke_agent
 from agents.models import Invocation
 from agents.prompt import build_context
-from agents.services import invocation_record
+from agents.providers import IN_PROCESS_PROVIDERS
+from agents.services import InvocationAnswer, invocations_record
 from gauntlet.errors import ConflictError
 from marketdata.services import snapshot_from_record, snapshot_take
 from marketdata.snapshot import MarketSnapshot
@@ -47,6 +48,7 @@ from trading import services as trading_services
 from trading.engine import OrderRequest
 from trading.models import EquitySnapshot, Position
 
+from . import aggregates
 from .models import Competition, Participant, Round
 
 logger = logging.getLogger(__name__)
@@ -344,44 +346,61 @@ class _RoundRun:
             _set_phase(round_, "invoked")
 
     def _invoke_concurrently(self, pending: list[Participant], contexts: dict) -> None:
-        """Every agent at once on a thread pool; rows are written here, on this thread, as answers arrive."""
+        """Every model at once on a thread pool; rows are written here, on this thread, as
+        answers arrive (all the answers that arrived together in one INSERT).
+
+        Built-in strategies are code, not models: no I/O, microseconds each. They answer on
+        this thread while the models think, from the same snapshot and through the same
+        parser, so the round's wall time still tracks the slowest model.
+        """
         keys = {p.pk: p.api_key() for p in pending}
-        pool = ThreadPoolExecutor(max_workers=min(64, len(pending)), thread_name_prefix="agent")
+        models = [p for p in pending if p.llm_provider not in IN_PROCESS_PROVIDERS]
+        built_in = [p for p in pending if p.llm_provider in IN_PROCESS_PROVIDERS]
         started = time.perf_counter()
+        pool = ThreadPoolExecutor(max_workers=min(64, len(models)), thread_name_prefix="agent") if models else None
         futures = {}
-        for participant in pending:
+        for participant in models:
             future = pool.submit(
                 _timed_invoke, participant.llm_provider, participant.llm_model, participant.llm_config,
                 keys[participant.pk], contexts[participant.pk],
             )
             futures[future] = participant
-        deadline = started + max(_agent_deadline(p) for p in pending)
-        remaining = set(futures)
         try:
+            answers = []
+            for participant in built_in:
+                outcome, _ = _timed_invoke(
+                    participant.llm_provider, participant.llm_model, participant.llm_config,
+                    keys[participant.pk], contexts[participant.pk],
+                )
+                answers.append((participant, outcome))
+            self._record(answers, contexts)
+            if not futures:
+                return
+            deadline = started + max(_agent_deadline(p) for p in models)
+            remaining = set(futures)
             while remaining:
                 budget = deadline - time.perf_counter()
                 if budget <= 0:
                     break
                 finished, remaining = wait(remaining, timeout=min(budget, lease_seconds() / 4), return_when="FIRST_COMPLETED")
                 self._renew_lease()
-                for future in finished:
-                    outcome, latency = future.result()
-                    self._record(futures[future], contexts[futures[future].pk], outcome, latency)
-            for future in remaining:  # a hung agent: cut at the round's deadline
-                participant = futures[future]
-                outcome = _timeout_outcome(participant, time.perf_counter() - started)
-                self._record(participant, contexts[participant.pk], outcome, time.perf_counter() - started)
+                self._record([(futures[f], f.result()[0]) for f in finished], contexts)
+            waited = time.perf_counter() - started
+            # a hung model: cut at the round's deadline
+            self._record([(futures[f], _timeout_outcome(futures[f], waited)) for f in remaining], contexts)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
-    def _record(self, participant: Participant, context, outcome: AgentOutcome, latency: float) -> None:
-        try:
-            invocation_record(
+    def _record(self, answers: list[tuple[Participant, AgentOutcome]], contexts: dict) -> None:
+        invocations_record([
+            InvocationAnswer(
                 participant_id=participant.pk, round_id=self.round.pk, snapshot_id=self.round.snapshot_id,
-                provider=participant.llm_provider, model=participant.llm_model, context=context, outcome=outcome,
+                provider=participant.llm_provider, model=participant.llm_model,
+                context=contexts[participant.pk], outcome=outcome,
             )
-        except IntegrityError:
-            logger.warning("participant %s already has an invocation for round %s", participant.pk, self.round.pk)
+            for participant, outcome in answers
+        ])
 
     def _renew_lease(self) -> None:
         Round.objects.filter(pk=self.round.pk).update(
@@ -436,91 +455,45 @@ class _RoundRun:
     def _execute_decisions(self) -> None:
         """Each participant's pending actions, in participant-id order, at the snapshot prices.
 
-        Orders carry client_ref "inv<invocation>:<action index>", so re-running this step
-        after a crash returns the order already made instead of filling twice.
+        One transaction for the whole step: the orders, fills and the invocations' outcomes
+        are written together with the phase, so a crash leaves all of it or none of it.
+        Orders also carry client_ref "inv<invocation>:<action index>", so even a step run
+        twice returns the orders already made instead of filling twice.
         """
         invocations = (
             Invocation.objects.filter(round=self.round)
-            .select_related("participant")
-            .defer(*PROMPT_COLUMNS)  # the prompts (tens of kB each) are not needed to execute
+            .only("id", "participant_id", "action_outcomes")
             .order_by("participant_id")
         )
+        changed: list[Invocation] = []
+        pending: list[tuple[Invocation, dict]] = []
+        actions: list[trading_services.RoundAction] = []
         for invocation in invocations:
-            participant = invocation.participant
-            outcomes = list(invocation.action_outcomes or [])
-            if not any(item.get("status") == "pending" for item in outcomes):
-                continue
-            with transaction.atomic():
-                for item in outcomes:
-                    if item.get("status") != "pending":
-                        continue
-                    item.update(self._execute_action(participant, invocation.pk, item))
-                Invocation.objects.filter(pk=invocation.pk).update(action_outcomes=outcomes)
+            items = [item for item in invocation.action_outcomes or [] if item.get("status") == "pending"]
+            if items:
+                changed.append(invocation)
+            for item in items:
+                try:
+                    action = _round_action(invocation, item)
+                except (ArithmeticError, TypeError, ValueError) as exc:
+                    item.update({"status": "rejected", "code": "invalid_action", "reason": str(exc)[:300]})
+                    continue
+                if action is None:
+                    kind = (item.get("action") or {}).get("action")
+                    item.update({"status": "rejected", "code": "unknown_action", "reason": f"unknown action {kind!r}"})
+                    continue
+                pending.append((invocation, item))
+                actions.append(action)
         with transaction.atomic():
+            results = trading_services.actions_execute(
+                competition=self.competition, actions=actions, prices=self.snapshot.prices,
+                market_time=self.round.market_time, is_market_open=self._market_open,
+            )
+            for (invocation, item), result in zip(pending, results, strict=True):
+                item.update(_action_outcome(result))
+            if changed:
+                Invocation.objects.bulk_update(changed, ["action_outcomes"])
             _set_phase(self.round, "executed")
-
-    def _execute_action(self, participant: Participant, invocation_id: int, item: dict) -> dict:
-        """One validated action -> trading services; returns what became of it."""
-        action = item.get("action") or {}
-        kind = action.get("action")
-        symbol = action.get("symbol", "")
-        prices = self.snapshot.prices
-        common = {
-            "participant": participant, "prices": prices, "market_time": self.round.market_time,
-        }
-        client_ref = f"inv{invocation_id}:{item.get('index', 0)}"
-        participant.refresh_from_db(fields=["status"])
-        if participant.status != Participant.Status.ACTIVE:
-            return {"status": "rejected", "code": "participant_inactive", "reason": f"participant is {participant.status}"}
-        try:
-            with transaction.atomic():
-                if kind == "open":
-                    request = OrderRequest(
-                        symbol=symbol, side="buy" if action.get("side") == "long" else "sell",
-                        quantity=_dec(action.get("quantity")), notional_usd=_dec(action.get("notional_usd")),
-                        leverage=_dec(action.get("leverage")) or Decimal(1),
-                        stop_loss=_dec(action.get("stop_loss")), take_profit=_dec(action.get("take_profit")),
-                    )
-                    order = trading_services.order_place(
-                        order_request=request, invocation_id=invocation_id, client_ref=client_ref,
-                        is_market_open=self._market_open, **common,
-                    )
-                    return _order_outcome(order)
-                if kind == "close":
-                    quantity = _dec(action.get("quantity"))
-                    if quantity is None:
-                        order = trading_services.position_close(
-                            symbol=symbol, invocation_id=invocation_id, client_ref=client_ref,
-                            is_market_open=self._market_open, **common,
-                        )
-                        return _order_outcome(order)
-                    position = trading_selectors.position_list(participant=participant, is_open=True).filter(
-                        symbol=symbol
-                    ).first()
-                    if position is None:
-                        return {"status": "rejected", "code": "no_position", "reason": f"no open position in {symbol}"}
-                    # a partial close never flips: at most the open size is closed
-                    request = OrderRequest(
-                        symbol=symbol, side="sell" if position.side == "long" else "buy",
-                        quantity=min(quantity, position.quantity),
-                    )
-                    order = trading_services.order_place(
-                        order_request=request, invocation_id=invocation_id, client_ref=client_ref,
-                        is_market_open=self._market_open, **common,
-                    )
-                    return _order_outcome(order)
-                if kind == "update_exit":
-                    result = trading_services.exit_plan_update(
-                        symbol=symbol, stop_loss=_dec(action.get("stop_loss")),
-                        take_profit=_dec(action.get("take_profit")), **common,
-                    )
-                    if result.rejection is not None:
-                        return {"status": "rejected", "code": str(result.rejection.code), "reason": result.rejection.reason}
-                    return {"status": "applied"}
-                return {"status": "rejected", "code": "unknown_action", "reason": f"unknown action {kind!r}"}
-        except Exception as exc:  # a bug must not take the round down; it is recorded and logged
-            logger.exception("executing %s for participant %s failed", kind, participant.pk)
-            return {"status": "rejected", "code": "internal_error", "reason": f"{type(exc).__name__}: {exc}"[:300]}
 
     def _market_open(self, symbol: str) -> bool:
         if not self.competition.market_hours_only:
@@ -543,6 +516,7 @@ class _RoundRun:
         with transaction.atomic():
             self.round.llm_cost_usd = cost
             self._finish(Round.Status.COMPLETED, "")
+            aggregates.round_completed(round_=self.round)
             Competition.objects.filter(pk=self.competition.pk).filter(
                 Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
             ).update(market_time=self.round.market_time)
@@ -581,13 +555,44 @@ def _dec(value) -> Decimal | None:
     return Decimal(str(value))
 
 
-def _order_outcome(order) -> dict:
+def _round_action(invocation: Invocation, item: dict) -> trading_services.RoundAction | None:
+    """A pending outcome item's validated action as a trading action (None: unknown kind)."""
+    action = item.get("action") or {}
+    kind = action.get("action")
+    common = {
+        "participant_id": invocation.participant_id, "symbol": action.get("symbol", ""),
+        "invocation_id": invocation.pk, "client_ref": f"inv{invocation.pk}:{item.get('index', 0)}",
+    }
+    if kind == "open":
+        request = OrderRequest(
+            symbol=common["symbol"], side="buy" if action.get("side") == "long" else "sell",
+            quantity=_dec(action.get("quantity")), notional_usd=_dec(action.get("notional_usd")),
+            leverage=_dec(action.get("leverage")) or Decimal(1),
+            stop_loss=_dec(action.get("stop_loss")), take_profit=_dec(action.get("take_profit")),
+        )
+        return trading_services.RoundAction(kind="open", order_request=request, **common)
+    if kind == "close":
+        return trading_services.RoundAction(kind="close", quantity=_dec(action.get("quantity")), **common)
+    if kind == "update_exit":
+        return trading_services.RoundAction(
+            kind="update_exit", stop_loss=_dec(action.get("stop_loss")),
+            take_profit=_dec(action.get("take_profit")), **common,
+        )
+    return None
+
+
+def _action_outcome(result: trading_services.RoundActionResult) -> dict:
+    order = result.order
+    if order is None:
+        if result.rejection is not None:
+            return {"status": "rejected", "code": str(result.rejection.code), "reason": result.rejection.reason}
+        return {"status": "applied"}
     if order.status == "rejected":
         return {"status": "rejected", "order_id": order.pk, "code": order.reject_code, "reason": order.reject_reason}
     fills = [
         {"price": str(f.price), "quantity": str(f.quantity), "side": f.side, "fee": str(f.fee),
          "realised_pnl": str(f.realised_pnl), "reason": f.reason}
-        for f in order.fills.all()
+        for f in result.fills
     ]
     return {"status": "filled", "order_id": order.pk, "fills": fills}
 

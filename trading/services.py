@@ -121,7 +121,57 @@ def _leverage(position: engine.Position) -> Decimal:
     return position.leverage.quantize(Decimal("0.00000001"))
 
 
-def _persist(
+class _Writes:
+    """Rows that engine events created or changed, written in dependency order by flush().
+
+    Building rows in memory and inserting them in bulk keeps a round's writes to a handful
+    of statements however many events it has. flush() updates existing positions before it
+    inserts new ones, so a flip (old row closed, new row opened in the same symbol) never
+    meets the one-open-position-per-symbol index with two open rows.
+    """
+
+    def __init__(self) -> None:
+        self.orders: list[Order] = []
+        self.new_positions: list[Position] = []
+        self.changed_positions: dict[int, tuple[Position, set[str]]] = {}
+        self.fills: list[Fill] = []
+        self.entries: list[LedgerEntry] = []
+        self.accounts: dict[int, Account] = {}
+
+    def position_changed(self, row: Position, fields) -> None:
+        if row.pk is None:  # inserted by flush() with whatever values it has by then
+            return
+        _, changed = self.changed_positions.setdefault(id(row), (row, set()))
+        changed.update(fields)
+
+    def flush(self) -> None:
+        if self.orders:
+            Order.objects.bulk_create(self.orders)
+        for row, fields in self.changed_positions.values():
+            row.save(update_fields=sorted(fields))
+        if self.new_positions:
+            Position.objects.bulk_create(self.new_positions)
+        if self.fills:
+            Fill.objects.bulk_create(self.fills)
+        if self.entries:
+            LedgerEntry.objects.bulk_create(self.entries)
+        for account in self.accounts.values():
+            account.save(update_fields=["cash", "updated_at"])
+        self.__init__()
+
+
+_POSITION_STATE_FIELDS = (
+    "side", "quantity", "entry_price", "initial_margin", "leverage", "stop_loss", "take_profit",
+    "realised_pnl", "fees", "funding", "closed_quantity", "exit_price",
+)
+_POSITION_CLOSE_FIELDS = (
+    "quantity", "closed_quantity", "exit_price", "realised_pnl", "fees", "funding", "is_open", "closed_at",
+    "close_reason",
+)
+
+
+def _record(
+    writes: _Writes,
     account: Account,
     rows: dict[str, Position],
     state: engine.Account,
@@ -129,7 +179,8 @@ def _persist(
     market_time: datetime,
     order: Order | None = None,
 ) -> tuple[list[Fill], list[LedgerEntry]]:
-    """Write the engine's events and the new state; `rows` (symbol -> open row) is updated in place."""
+    """Turn the engine's events and new state into rows in `writes`; `rows` (symbol -> open
+    row) is updated in place. Nothing touches the database until writes.flush()."""
     fills: list[Fill] = []
     entries: list[LedgerEntry] = []
     fill_rows: dict[int, Fill] = {}
@@ -139,7 +190,7 @@ def _persist(
             row = rows.get(event.symbol)
             if row is None:
                 # a fill that opens: the row starts here and takes its final values below
-                row = Position.objects.create(
+                row = Position(
                     account=account,
                     symbol=event.symbol,
                     asset_class=state.positions[event.symbol].asset_class,
@@ -150,8 +201,9 @@ def _persist(
                     leverage=Decimal(1),
                     opened_at=market_time,
                 )
+                writes.new_positions.append(row)
                 rows[event.symbol] = last_row[event.symbol] = row
-            fill = Fill.objects.create(
+            fill = Fill(
                 account=account,
                 order=order,
                 position=row,
@@ -166,10 +218,11 @@ def _persist(
                 reason=event.reason,
                 market_time=market_time,
             )
+            writes.fills.append(fill)
             fills.append(fill)
             fill_rows[id(event)] = fill
         elif isinstance(event, engine.LedgerEvent):
-            entry = LedgerEntry.objects.create(
+            entry = LedgerEntry(
                 account=account,
                 kind=event.kind,
                 amount=event.amount,
@@ -178,6 +231,7 @@ def _persist(
                 description=event.description,
                 market_time=market_time,
             )
+            writes.entries.append(entry)
             entries.append(entry)
         elif isinstance(event, engine.PositionClosed):
             row = rows.pop(event.position.symbol)
@@ -191,7 +245,7 @@ def _persist(
             row.is_open = False
             row.closed_at = market_time
             row.close_reason = event.reason
-            row.save()
+            writes.position_changed(row, _POSITION_CLOSE_FIELDS)
     for symbol, position in state.positions.items():
         row = rows[symbol]
         values = {
@@ -209,15 +263,30 @@ def _persist(
             "exit_price": position.exit_price,
         }
         # only what moved is written: a round touches few of the open positions
-        changed = [name for name, value in values.items() if getattr(row, name) != value]
+        changed = [name for name in _POSITION_STATE_FIELDS if getattr(row, name) != values[name]]
         if changed:
             for name in changed:
                 setattr(row, name, values[name])
-            row.save(update_fields=changed)
+            writes.position_changed(row, changed)
     if account.cash != state.cash:
         account.cash = state.cash
-        account.save(update_fields=["cash", "updated_at"])
+        writes.accounts[account.pk] = account
     return fills, entries
+
+
+def _persist(
+    account: Account,
+    rows: dict[str, Position],
+    state: engine.Account,
+    events: tuple[engine.Event, ...],
+    market_time: datetime,
+    order: Order | None = None,
+) -> tuple[list[Fill], list[LedgerEntry]]:
+    """Write the engine's events and the new state now; `rows` is updated in place."""
+    writes = _Writes()
+    recorded = _record(writes, account, rows, state, events, market_time, order)
+    writes.flush()
+    return recorded
 
 
 def _market_open_check(
@@ -287,8 +356,23 @@ def order_place(
         participant_active=account.participant.status == Participant.Status.ACTIVE,
         market_open=_market_open_check(competition, row, market_time, is_market_open),
     )
-    rejection = result.rejection
-    order = Order.objects.create(
+    order = _order_row(account, order_request, result.rejection, market_time, invocation_id, client_ref)
+    order.save()
+    if result.rejection is None:
+        _persist(account, rows, result.account, result.events, market_time, order)
+    return order
+
+
+def _order_row(
+    account: Account,
+    order_request: engine.OrderRequest,
+    rejection: engine.Rejection | None,
+    market_time: datetime,
+    invocation_id: int | None,
+    client_ref: str,
+) -> Order:
+    """The (unsaved) Order row of a request, filled or rejected."""
+    return Order(
         account=account,
         invocation_id=invocation_id,
         client_ref=client_ref,
@@ -306,9 +390,6 @@ def order_place(
         reject_reason=rejection.reason[:300] if rejection else "",
         market_time=market_time,
     )
-    if rejection is None:
-        _persist(account, rows, result.account, result.events, market_time, order)
-    return order
 
 
 def _storable(value, field: str) -> Decimal | None:
@@ -579,6 +660,7 @@ def accounts_process_bars(
         return
     rules = competition_rules(competition)
     states = {account.pk: _state(account, rows[account.pk]) for account in accounts}
+    writes = _Writes()  # the whole stretch is written at its end, in a few statements
     marks = dict(prices)
     bar_start = start
     for close_time, bar_map in bars:
@@ -600,7 +682,7 @@ def accounts_process_bars(
                 marked = engine.mark(state, closes, rules=rules, at=close_time)
                 state, events, liquidated = marked.account, events + marked.events, marked.liquidated
             if events:
-                _persist(account, rows[account.pk], state, events, close_time)
+                _record(writes, account, rows[account.pk], state, events, close_time)
                 _liquidate_if(account, liquidated)
             if moments and state.positions:
                 funding: list[engine.Event] = []
@@ -612,9 +694,10 @@ def accounts_process_bars(
                         for e in result.events
                     )
                 if funding:
-                    _persist(account, rows[account.pk], state, tuple(funding), close_time)
+                    _record(writes, account, rows[account.pk], state, tuple(funding), close_time)
             states[account.pk] = state
         bar_start = close_time
+    writes.flush()
 
 
 @transaction.atomic
@@ -631,15 +714,152 @@ def accounts_mark(
     excluded = set(exclude_participant_ids)
     rules = competition_rules(competition)
     snapshots = []
+    writes = _Writes()
     for account in accounts:
         if account.participant_id in excluded:
             continue
         marked = engine.mark(_state(account, rows[account.pk]), prices, rules=rules, at=market_time)
         if marked.events:
-            _persist(account, rows[account.pk], marked.account, marked.events, market_time)
+            _record(writes, account, rows[account.pk], marked.account, marked.events, market_time)
         _liquidate_if(account, marked.liquidated)
         snapshots.append(_equity_snapshot(account, marked, market_time, round_number))
+    writes.flush()
     return EquitySnapshot.objects.bulk_create(snapshots)
+
+
+@dataclass(frozen=True)
+class RoundAction:
+    """One validated action of one participant's decision, for actions_execute.
+
+    kind "open" carries `order_request`; "close" closes `quantity` of the position in `symbol`
+    (None: all of it, and never more than is open); "update_exit" replaces its stop-loss and
+    take-profit. `client_ref` makes it idempotent, as for order_place.
+    """
+
+    participant_id: int
+    kind: str
+    symbol: str
+    client_ref: str
+    invocation_id: int | None = None
+    order_request: engine.OrderRequest | None = None
+    quantity: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RoundActionResult:
+    """What became of a RoundAction: an order (filled or rejected) with its fills, or a
+    rejection that made no order (an inactive participant, an exit plan refused), or
+    neither (an exit plan applied)."""
+
+    order: Order | None = None
+    fills: tuple[Fill, ...] = ()
+    rejection: engine.Rejection | None = None
+
+
+@transaction.atomic
+def actions_execute(
+    *,
+    competition: Competition,
+    actions: Iterable[RoundAction],
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    is_market_open: bool | Callable[[str], bool] | None = None,
+) -> list[RoundActionResult]:
+    """A round's actions, in the order given, at one set of prices: one lock and one load of
+    the accounts, the engine in memory, the rows written in bulk at the end.
+
+    Decides exactly as order_place, position_close and exit_plan_update called one after the
+    other would (each action sees the account as the previous ones left it). An action whose
+    client_ref already has an order returns that order (a resumed round fills nothing twice).
+    """
+    actions = list(actions)
+    if not actions:
+        return []
+    participant_ids = sorted({action.participant_id for action in actions})
+    missing = set(participant_ids) - set(
+        Account.objects.filter(participant_id__in=participant_ids).values_list("participant_id", flat=True)
+    )
+    for participant in Participant.objects.filter(pk__in=missing):
+        account_open(participant=participant)  # a participant added mid-way trades like the rest
+    accounts, rows = _lock_competition(competition, participant_ids)
+    by_participant = {account.participant_id: account for account in accounts}
+    refs = [action.client_ref for action in actions if action.client_ref]
+    done: dict[tuple[int, str], Order] = {}
+    if refs:
+        for order in Order.objects.filter(account__in=accounts, client_ref__in=refs).prefetch_related("fills"):
+            done[(order.account_id, order.client_ref)] = order
+    from marketdata.models import Instrument as InstrumentRow
+
+    symbols = {action.symbol for action in actions}
+    instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
+    specs: dict[str, engine.Instrument] = {}
+    rules = competition_rules(competition)
+    # the status as of now, not as of when the caller loaded the competition
+    active = Competition.objects.filter(pk=competition.pk, status=Competition.Status.ACTIVE).exists()
+    states = {account.pk: _state(account, rows[account.pk]) for account in accounts}
+    writes = _Writes()
+    results = []
+    for action in actions:
+        account = by_participant[action.participant_id]
+        existing = done.get((account.pk, action.client_ref)) if action.client_ref else None
+        if existing is not None:
+            results.append(RoundActionResult(existing, tuple(existing.fills.all())))
+            continue
+        participant = account.participant
+        if participant.status != Participant.Status.ACTIVE:
+            results.append(RoundActionResult(rejection=engine.Rejection(
+                engine.RejectCode.PARTICIPANT_INACTIVE, f"participant is {participant.status}"
+            )))
+            continue
+        state = states[account.pk]
+        if action.kind == "update_exit":
+            result = engine.update_exit_plan(
+                state, action.symbol, stop_loss=action.stop_loss, take_profit=action.take_profit,
+                prices=prices, at=market_time,
+            )
+            if result.rejection is None:
+                _record(writes, account, rows[account.pk], result.account, result.events, market_time)
+                states[account.pk] = result.account
+            results.append(RoundActionResult(rejection=result.rejection))
+            continue
+        if action.kind == "open":
+            request = action.order_request
+        elif action.kind == "close":
+            position = state.positions.get(action.symbol)
+            if position is None:
+                rejection = engine.Rejection(
+                    engine.RejectCode.NO_POSITION, f"there is no open position in {action.symbol} to close"
+                )
+                request = engine.OrderRequest(symbol=action.symbol, side="", quantity=action.quantity)
+                order = _order_row(account, request, rejection, market_time, action.invocation_id, action.client_ref)
+                writes.orders.append(order)
+                results.append(RoundActionResult(order))
+                continue
+            side = engine.OrderSide.SELL if position.side == engine.PositionSide.LONG else engine.OrderSide.BUY
+            size = position.quantity if action.quantity is None else min(action.quantity, position.quantity)
+            request = engine.OrderRequest(symbol=action.symbol, side=side, quantity=size)
+        else:
+            raise ValueError(f"unknown action kind {action.kind!r}")
+        symbol = str(request.symbol)
+        if symbol not in specs:
+            specs[symbol] = instrument_spec(symbol, instrument_rows.get(symbol))
+        result = engine.place_order(
+            state, request, rules=rules, instrument=specs[symbol], prices=prices, at=market_time,
+            competition_active=active,
+            participant_active=True,
+            market_open=_market_open_check(competition, instrument_rows.get(symbol), market_time, is_market_open),
+        )
+        order = _order_row(account, request, result.rejection, market_time, action.invocation_id, action.client_ref)
+        writes.orders.append(order)
+        fills: list[Fill] = []
+        if result.rejection is None:
+            fills, _ = _record(writes, account, rows[account.pk], result.account, result.events, market_time, order)
+            states[account.pk] = result.account
+        results.append(RoundActionResult(order, tuple(fills)))
+    writes.flush()
+    return results
 
 
 def account_check_invariant(*, account: Account) -> Decimal:

@@ -11,6 +11,9 @@ from agents.providers.scripted import ScriptedAgent
 
 LLM_PROVIDERS = ("anthropic", "openai", "azure_openai", "deepseek", "qwen", "openai_compatible")
 PROVIDERS = LLM_PROVIDERS + ("baseline", "scripted")
+# Built-in strategies: deterministic code with no I/O, answered on the round's own thread.
+# "scripted" (tests and demos) may be told to wait, so it runs on the pool like a model.
+IN_PROCESS_PROVIDERS = ("baseline",)
 
 
 def _openai_family(provider: str) -> Callable[..., Agent]:
@@ -37,4 +40,4 @@ def agent_for(provider: str, *, model: str, config: dict | None, api_key: str | 
     return REGISTRY[provider](model=model, config=dict(config or {}), api_key=api_key)
 
 
-__all__ = ["Agent", "AgentResponse", "PROVIDERS", "LLM_PROVIDERS", "REGISTRY", "agent_for"]
+__all__ = ["Agent", "AgentResponse", "PROVIDERS", "LLM_PROVIDERS", "IN_PROCESS_PROVIDERS", "REGISTRY", "agent_for"]

@@ -16,7 +16,7 @@ from agents.invoke import invoke_agent
 from agents.models import Invocation
 from agents.prompt import PROMPT_VERSION, build_context
 from agents.selectors import decision_history_list, invocation_count, invocation_get
-from agents.services import invocation_outcome_set, invocation_record
+from agents.services import InvocationAnswer, invocation_outcome_set, invocation_record, invocations_record
 from agents.tests.conftest import NOW, make_account, make_snapshot
 from competitions.models import Round
 from competitions.tests.factories import ParticipantFactory
@@ -175,6 +175,35 @@ def test_recording_a_new_invocation_is_one_insert_and_a_duplicate_leaves_the_fir
     assert not created_again and again.pk == row.pk
     again.refresh_from_db()  # the caller's transaction survived the duplicate insert
     assert again.status == "success" and again.action_outcomes == row.action_outcomes
+
+
+def test_answers_that_arrive_together_are_recorded_in_one_insert_and_duplicates_stay_untouched(participant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    other = ParticipantFactory(competition=participant.competition, llm_provider="scripted", llm_model="script")
+    round_ = make_round(participant)
+    outcome = invoke_agent(provider="scripted", model="s", config={"decisions": SCRIPT}, api_key=None,
+                           context=context_for(participant))
+
+    def answer(who, what):
+        return InvocationAnswer(who.pk, round_.pk, None, who.llm_provider, who.llm_model, context_for(who), what)
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = invocations_record([answer(participant, outcome), answer(other, outcome)])
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["INSERT"]
+    assert [created for _, created in rows] == [True, True]
+    assert all(row.pk for row, _ in rows)
+
+    # a resumed round records again: what was recorded first stays, the new one is added
+    third = ParticipantFactory(competition=participant.competition, llm_provider="scripted", llm_model="script")
+    late = invoke_agent(provider="scripted", model="s", config={"decisions": ["not json"]}, api_key=None,
+                        context=context_for(participant, index=1))
+    again = invocations_record([answer(participant, late), answer(third, late)])
+    assert [created for _, created in again] == [False, True]
+    assert again[0][0].pk == rows[0][0].pk and again[0][0].status == "success"
+    assert Invocation.objects.filter(round=round_).count() == 3
 
 
 def test_the_database_refuses_two_invocations_for_one_participant_and_round(participant):

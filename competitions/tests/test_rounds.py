@@ -14,6 +14,7 @@ from competitions.models import Round
 from competitions.rounds import RoundBusy, round_run
 from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
+from marketdata.services import snapshot_from_record
 from trading.models import EquitySnapshot, Fill, Order
 from trading.services import account_check_invariant
 
@@ -79,21 +80,16 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
     first = _register(competition, "First", [OPEN_BTC])
     second = _register(competition, "Second", [OPEN_BTC])
     _started(competition)
-    real_order_place = rounds.trading_services.order_place
-    calls = []
 
-    def dies_on_second_participant(**kwargs):
-        calls.append(kwargs["participant"].pk)
-        if kwargs["participant"].pk == second.pk:
-            raise SystemExit("worker killed")  # not an Exception: nothing in the round catches it
-        return real_order_place(**kwargs)
-
-    with mock.patch.object(rounds.trading_services, "order_place", side_effect=dies_on_second_participant):
-        with pytest.raises(SystemExit):
+    # the worker dies while the step writes its rows (orders and positions are in, fills not yet)
+    with mock.patch.object(Fill.objects, "bulk_create", side_effect=SystemExit("worker killed")):
+        with pytest.raises(SystemExit):  # not an Exception: nothing in the round catches it
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
     assert round_.status == "running" and round_.phase == "invoked"
-    assert Fill.objects.filter(account__participant=first).count() == 1
+    # the step is one transaction: nothing of it was kept, and no outcome says otherwise
+    assert Order.objects.count() == 0 and Fill.objects.count() == 0
+    assert {item["status"] for inv in Invocation.objects.all() for item in inv.action_outcomes} == {"pending"}
 
     # the dead runner's lease has not expired: another runner must wait
     with pytest.raises(RoundBusy):
@@ -108,6 +104,44 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
     assert Fill.objects.filter(account__participant=first).count() == 1
     assert Fill.objects.filter(account__participant=second).count() == 1
     assert Order.objects.count() == 2
+    for participant in (first, second):
+        account_check_invariant(account=participant.account)
+
+
+def test_a_round_crashed_after_execution_resumes_at_the_mark_without_filling_again(replay_market):
+    competition = _competition(replay_market)
+    first = _register(competition, "First", [OPEN_BTC])
+    _started(competition)
+    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+        with pytest.raises(SystemExit):
+            round_run(competition_id=competition.pk, number=0)
+    round_ = Round.objects.get()
+    assert round_.phase == "executed" and Fill.objects.count() == 1
+    Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
+    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+        resumed = round_run(competition_id=competition.pk, number=0)
+    invoke.assert_not_called()
+    assert resumed.status == "completed"
+    assert Order.objects.count() == 1 and Fill.objects.count() == 1
+    assert EquitySnapshot.objects.filter(account__participant=first, round_number=0).count() == 1
+
+
+def test_an_order_made_before_a_crash_is_returned_not_repeated(replay_market):
+    """Belt and braces: even if a step's orders survived (client_ref), a re-run reuses them."""
+    competition = _competition(replay_market)
+    first = _register(competition, "First", [OPEN_BTC])
+    _started(competition)
+    round_run(competition_id=competition.pk, number=0)
+    invocation = Invocation.objects.get()
+    Invocation.objects.filter(pk=invocation.pk).update(
+        action_outcomes=[{**item, "status": "pending"} for item in invocation.action_outcomes]
+    )
+    run = rounds._RoundRun(competition, Round.objects.get())
+    run.snapshot = snapshot_from_record(run.round.snapshot)
+    run._execute_decisions()  # the execute step again, as a resumed runner would
+    assert Order.objects.count() == 1 and Fill.objects.filter(account__participant=first).count() == 1
+    invocation.refresh_from_db()
+    assert invocation.action_outcomes[0]["status"] == "filled"
 
 
 def test_agents_are_invoked_concurrently(replay_market):
