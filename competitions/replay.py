@@ -85,19 +85,31 @@ def replay_run(
     total = rounds_total(competition)
     started = time.perf_counter()
     done_here = 0
-    progress = _progress(competition, total, started, done_here)
+    finished = Round.objects.filter(competition=competition).exclude(status=Round.Status.RUNNING)
+    done_before = finished.count()
+    cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
+    progress = _progress(competition, total, started, done_here, done_before, cost)
+    number = None
     while True:
         competition.refresh_from_db(fields=["status", "market_time"])
         if competition.status != Competition.Status.ACTIVE or (should_stop and should_stop()):
             break
-        number = next_round_number(competition)
+        if number is None:
+            number = next_round_number(competition)
         market_time = round_market_time(competition, number)
         if market_time >= competition.end_time:
             competition_finish(competition_id=competition_id, number=number)
             break
-        round_run(competition_id=competition_id, number=number, market_time=market_time)
+        round_ = round_run(competition_id=competition_id, number=number, market_time=market_time,
+                           competition=competition)
         done_here += 1
-        progress = _progress(competition, total, started, done_here)
+        if round_ is not None and round_.status != Round.Status.RUNNING:
+            # this runner finished it: the next one is the next number, no need to ask
+            cost += round_.llm_cost_usd or Decimal(0)
+            number += 1
+        else:
+            number = None
+        progress = _progress(competition, total, started, done_here, done_before, cost)
         if on_round:
             on_round(progress)
         if rounds is not None and done_here >= rounds:
@@ -105,14 +117,16 @@ def replay_run(
         if pace_seconds:
             time.sleep(pace_seconds)
     competition.refresh_from_db()
-    progress = _progress(competition, total, started, done_here)
-    return progress
+    finished = Round.objects.filter(competition=competition).exclude(status=Round.Status.RUNNING)
+    cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
+    return _progress(competition, total, started, done_here, finished.count() - done_here, cost)
 
 
-def _progress(competition: Competition, total: int, started: float, done_here: int) -> ReplayProgress:
-    finished_rounds = Round.objects.filter(competition=competition).exclude(status=Round.Status.RUNNING)
-    done = min(finished_rounds.count(), total)
-    cost = finished_rounds.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
+def _progress(
+    competition: Competition, total: int, started: float, done_here: int, done_before: int, cost: Decimal
+) -> ReplayProgress:
+    """Progress from counts kept by the runner (no query per round); published to the cache."""
+    done = min(done_before + done_here, total)
     elapsed = time.perf_counter() - started
     eta = None
     if done_here and done < total:

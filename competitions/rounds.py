@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from agents.context import AccountView, CompetitionRules, DecisionHistoryItem, LeaderboardLine, PositionView
@@ -40,7 +40,7 @@ from agents.prompt import build_context
 from agents.providers import IN_PROCESS_PROVIDERS
 from agents.services import InvocationAnswer, invocations_record
 from gauntlet.errors import ConflictError
-from marketdata.services import snapshot_from_record, snapshot_take
+from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
 from marketdata.sources import MarketDataError, get_source
 from trading import selectors as trading_selectors
@@ -140,10 +140,19 @@ def round_claim(*, competition_id: int, number: int, market_time: datetime, owne
 
 
 def round_run(
-    *, competition_id: int, number: int, market_time: datetime | None = None, owner: str | None = None
+    *,
+    competition_id: int,
+    number: int,
+    market_time: datetime | None = None,
+    owner: str | None = None,
+    competition: Competition | None = None,
 ) -> Round | None:
-    """Run (or resume) one round. Returns the round, or None if it had already finished."""
-    competition = Competition.objects.get(pk=competition_id)
+    """Run (or resume) one round. Returns the round, or None if it had already finished.
+
+    `competition` (the row of competition_id, fresh) saves reading it again.
+    """
+    if competition is None or competition.pk != competition_id:
+        competition = Competition.objects.get(pk=competition_id)
     market_time = market_time or round_market_time(competition, number)
     owner = owner or uuid.uuid4().hex
     round_ = round_claim(competition_id=competition_id, number=number, market_time=market_time, owner=owner)
@@ -226,52 +235,96 @@ class _RoundRun:
         self._standings: dict[int, tuple[str, Decimal]] | None = None
         self._views: dict = {}
         self._histories: dict[int, list[DecisionHistoryItem]] = {}
+        self._pending: list[Participant] | None = None
+        # where this runner took the round up: from "invoked" on, invocations (and in
+        # principle orders) made by an earlier runner may exist
+        self._started_phase = round_.phase
+        self._cost: Decimal | None = None
 
     def run(self) -> None:
+        """The round's steps in as few transactions as its agents allow.
+
+        1. fetch the snapshot (outside any transaction: a live fetch may take seconds);
+        2. one transaction: store it, process the market moves since the previous round
+           (and, in the final round, close everything);
+        3. ask the agents: models on a thread pool, their answers committed as they arrive
+           (a crash never calls a model twice);
+        4. one transaction: execute the decisions, mark to market, complete the round.
+        When every agent still to answer is a built-in strategy (code, no I/O), 2 to 4 are
+        one transaction over one load of the accounts: a crash leaves nothing to repeat.
+        """
         round_ = self.round
         round_.timings = dict(round_.timings or {})
         timer = RoundTimer(time.perf_counter())
         try:
+            fetched = None
             if not _phase_done(round_, "snapshot"):
-                if not self._take_snapshot():
+                fetched = self._fetch_snapshot()
+                if fetched is None:
                     return
                 timer.lap(round_.timings, "snapshot_s")
-            self.snapshot = snapshot_from_record(round_.snapshot)
-            if not _phase_done(round_, "bars"):
-                self._process_market_moves()
-                timer.lap(round_.timings, "bars_s")
-            if self.final and not _phase_done(round_, "executed"):
-                self._close_everything()
+            instant = False
+            if not _phase_done(round_, "invoked") and not self.final:
+                self._pending = self._pending_participants()
+                instant = all(p.llm_provider in IN_PROCESS_PROVIDERS for p in self._pending)
+            with transaction.atomic():
+                book = self._prepare(fetched, timer)
+                if instant:
+                    self._invoke_agents(book)
+                    timer.lap(round_.timings, "agents_s")
+                    self._settle(book, timer)
+                    return
             if not _phase_done(round_, "invoked"):
-                self._invoke_agents()
+                self._invoke_agents(None)
                 timer.lap(round_.timings, "agents_s")
-            if not _phase_done(round_, "executed"):
-                self._execute_decisions()
-                timer.lap(round_.timings, "execute_s")
-            if not _phase_done(round_, "marked"):
-                self._mark()
-                timer.lap(round_.timings, "mark_s")
-            self._complete()
+            with transaction.atomic():
+                self._settle(None, timer)
         except MarketDataError as exc:
             self._fail(f"market data: {exc}")
 
     # -- steps -------------------------------------------------------------------------
 
-    def _take_snapshot(self) -> bool:
+    def _fetch_snapshot(self) -> tuple[MarketSnapshot, str] | None:
         competition, round_ = self.competition, self.round
         source = price_source_for(competition)
         if competition.market_hours_only and not any(
             source.is_tradable(symbol, round_.market_time) for symbol in self.symbols
         ):
             self._finish(Round.Status.SKIPPED, "every market of this competition is closed at this time")
-            return False
-        record = snapshot_take(
+            return None
+        return snapshot_fetch(
             source=source, symbols=self.symbols, at=round_.market_time,
             dataset=competition.dataset if competition.mode == Competition.Mode.REPLAY else None,
         )
-        with transaction.atomic():
-            _set_phase(round_, "snapshot", snapshot=record)
-        return True
+
+    def _book(self, book: trading_services.Book | None) -> trading_services.Book:
+        return book if book is not None else trading_services.Book(self.competition)
+
+    def _prepare(self, fetched, timer: RoundTimer) -> trading_services.Book | None:
+        """Store the snapshot and process the market moves; one UPDATE of the round row."""
+        round_ = self.round
+        book = None
+        if fetched is not None:
+            snapshot, dataset = fetched
+            round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset)
+            round_.phase = "snapshot"
+        # what every agent sees, read back exactly as stored (a resumed round sees the same)
+        self.snapshot = snapshot_from_record(round_.snapshot)
+        changed = fetched is not None
+        if not _phase_done(round_, "bars"):
+            book = self._process_market_moves(book)
+            round_.phase = "bars"
+            changed = True
+            timer.lap(round_.timings, "bars_s")
+        if self.final and not _phase_done(round_, "executed"):
+            book = self._book(book)
+            book.close_all(prices=self.snapshot.prices, market_time=round_.market_time)
+            book.flush()
+            round_.phase = "executed"
+            changed = True
+        if changed:
+            _set_phase(round_, round_.phase, **({"snapshot": round_.snapshot} if fetched is not None else {}))
+        return book
 
     def _previous_market_time(self) -> datetime | None:
         previous = (
@@ -283,44 +336,32 @@ class _RoundRun:
         )
         return previous
 
-    @transaction.atomic
-    def _process_market_moves(self) -> None:
-        """Stops, take-profits, funding and close-out for the time since the previous round."""
+    def _process_market_moves(self, book: trading_services.Book | None) -> trading_services.Book | None:
+        """Stops, take-profits, funding and close-out for the time since the previous round,
+        for the active participants (only open positions have any of these)."""
         previous = self._previous_market_time()
-        # only open positions have stops, take-profits, funding or a close-out: a flat
-        # account is skipped (positions only close during this step, never open)
-        participants = []
-        if previous is not None:
-            holding = set(
-                Position.objects.filter(account__participant__competition=self.competition, is_open=True)
-                .values_list("account__participant_id", flat=True)
+        if previous is None:
+            return book
+        book = self._book(book)
+        active = [
+            account.participant_id for account in book.accounts
+            if account.participant.status == Participant.Status.ACTIVE and book.states[account.pk].positions
+        ]
+        if not active:
+            return book
+        prices = self.snapshot.prices
+        if self.competition.mode == Competition.Mode.REPLAY:
+            # bar by bar: stops and take-profits intrabar, close-out at the close, then the
+            # funding moments inside the bar for what is still open
+            bars = price_source_for(self.competition).bars(
+                self.symbols, self.competition.timeframe, previous, self.round.market_time
             )
-            participants = [p for p in self._participants(active_only=True) if p.pk in holding]
-        if previous is not None and participants:
-            prices = self.snapshot.prices
-            if self.competition.mode == Competition.Mode.REPLAY:
-                # bar by bar: stops and take-profits intrabar, close-out at the close, then the
-                # funding moments inside the bar for what is still open
-                bars = price_source_for(self.competition).bars(
-                    self.symbols, self.competition.timeframe, previous, self.round.market_time
-                )
-            else:
-                # live: the last price is a degenerate bar, so stops fire when it crosses them
-                bars = [(self.round.market_time, {symbol: _price_bar(price) for symbol, price in prices.items()})]
-            trading_services.accounts_process_bars(
-                competition=self.competition, participant_ids=[p.pk for p in participants], bars=bars,
-                start=previous, prices=prices,
-            )
-        _set_phase(self.round, "bars")
-
-    @transaction.atomic
-    def _close_everything(self) -> None:
-        for participant in self._participants(active_only=False):
-            if trading_selectors.account_get(participant=participant) is not None:
-                trading_services.account_close_all(
-                    participant=participant, prices=self.snapshot.prices, market_time=self.round.market_time
-                )
-        _set_phase(self.round, "executed")
+        else:
+            # live: the last price is a degenerate bar, so stops fire when it crosses them
+            bars = [(self.round.market_time, {symbol: _price_bar(price) for symbol, price in prices.items()})]
+        book.process_bars(participant_ids=active, bars=bars, start=previous, prices=prices)
+        book.flush()
+        return book
 
     def _participants(self, *, active_only: bool):
         queryset = Participant.objects.filter(competition=self.competition).order_by("id")
@@ -328,20 +369,31 @@ class _RoundRun:
             queryset = queryset.filter(status=Participant.Status.ACTIVE)
         return queryset
 
-    def _invoke_agents(self) -> None:
+    def _pending_participants(self) -> list[Participant]:
+        """Active participants without an invocation in this round yet."""
+        done = Invocation.objects.filter(round=self.round, participant=OuterRef("pk"))
+        return list(self._participants(active_only=True).exclude(Exists(done)))
+
+    def _invoke_agents(self, book: trading_services.Book | None) -> None:
         round_ = self.round
-        done = set(Invocation.objects.filter(round=round_).values_list("participant_id", flat=True))
-        pending = [p for p in self._participants(active_only=True) if p.pk not in done]
+        pending = self._pending if self._pending is not None else self._pending_participants()
         if pending:
             self._invocation_counts = dict(
                 Invocation.objects.filter(participant__in=pending)
                 .values("participant_id").annotate(count=Count("id")).values_list("participant_id", "count")
             )
             self._standings = self._latest_equity() if self.competition.prompt_leaderboard else None
-            self._views = trading_selectors.account_views(competition=self.competition, prices=self.snapshot.prices)
+            prices = self.snapshot.prices
+            self._views = (
+                book.views(prices=prices) if book is not None
+                else trading_selectors.account_views(competition=self.competition, prices=prices)
+            )
             self._histories = _decision_histories(self.competition, before_round=self.round.number)
             contexts = {p.pk: self._context_for(p) for p in pending}
             self._invoke_concurrently(pending, contexts)
+        if book is not None:  # inside the round's one transaction: saved when it completes
+            round_.phase = "invoked"
+            return
         with transaction.atomic():
             _set_phase(round_, "invoked")
 
@@ -452,22 +504,24 @@ class _RoundRun:
             for rank, (participant_id, (name, equity)) in enumerate(ranked, start=1)
         ]
 
-    def _execute_decisions(self) -> None:
+    def _execute_decisions(self, book: trading_services.Book) -> None:
         """Each participant's pending actions, in participant-id order, at the snapshot prices.
 
-        One transaction for the whole step: the orders, fills and the invocations' outcomes
-        are written together with the phase, so a crash leaves all of it or none of it.
+        Runs inside the round's settling transaction: the orders, fills and the invocations'
+        outcomes are written together with the mark and the completion, or not at all.
         Orders also carry client_ref "inv<invocation>:<action index>", so even a step run
         twice returns the orders already made instead of filling twice.
         """
         invocations = (
             Invocation.objects.filter(round=self.round)
-            .only("id", "participant_id", "action_outcomes")
+            .only("id", "participant_id", "action_outcomes", "cost_usd")
             .order_by("participant_id")
         )
         changed: list[Invocation] = []
         pending: list[tuple[Invocation, dict]] = []
         actions: list[trading_services.RoundAction] = []
+        invocations = list(invocations)
+        self._cost = sum((invocation.cost_usd for invocation in invocations), Decimal(0))
         for invocation in invocations:
             items = [item for item in invocation.action_outcomes or [] if item.get("status") == "pending"]
             if items:
@@ -484,35 +538,55 @@ class _RoundRun:
                     continue
                 pending.append((invocation, item))
                 actions.append(action)
-        with transaction.atomic():
-            results = trading_services.actions_execute(
-                competition=self.competition, actions=actions, prices=self.snapshot.prices,
-                market_time=self.round.market_time, is_market_open=self._market_open,
-            )
-            for (invocation, item), result in zip(pending, results, strict=True):
-                item.update(_action_outcome(result))
-            if changed:
-                Invocation.objects.bulk_update(changed, ["action_outcomes"])
-            _set_phase(self.round, "executed")
+        results = book.execute(
+            actions, prices=self.snapshot.prices, market_time=self.round.market_time,
+            is_market_open=self._market_open,
+            # invocations made by this runner cannot have orders yet: settling is one
+            # transaction with completing, and this round is not complete
+            check_done=PHASES.index(self._started_phase) >= PHASES.index("invoked"),
+        )
+        book.flush()  # the orders get their ids before the outcomes name them
+        for (_, item), result in zip(pending, results, strict=True):
+            item.update(_action_outcome(result))
+        if changed:
+            Invocation.objects.bulk_update(changed, ["action_outcomes"])
+        self.round.phase = "executed"
 
     def _market_open(self, symbol: str) -> bool:
         if not self.competition.market_hours_only:
             return True
         return price_source_for(self.competition).is_tradable(symbol, self.round.market_time)
 
-    @transaction.atomic
-    def _mark(self) -> None:
-        disqualified = Participant.objects.filter(
-            competition=self.competition, status=Participant.Status.DISQUALIFIED
-        ).values_list("pk", flat=True)
-        trading_services.accounts_mark(
-            competition=self.competition, prices=self.snapshot.prices, market_time=self.round.market_time,
-            round_number=self.round.number, exclude_participant_ids=list(disqualified),
+    def _settle(self, book: trading_services.Book | None, timer: RoundTimer) -> None:
+        """Execute the decisions, mark to market, complete: inside the caller's transaction."""
+        round_ = self.round
+        if not _phase_done(round_, "executed"):
+            book = self._book(book)
+            self._execute_decisions(book)
+            timer.lap(round_.timings, "execute_s")
+        if not _phase_done(round_, "marked"):
+            book = self._book(book)
+            self._mark(book)
+            timer.lap(round_.timings, "mark_s")
+        self._complete()
+
+    def _mark(self, book: trading_services.Book) -> None:
+        disqualified = [
+            account.participant_id for account in book.accounts
+            if account.participant.status == Participant.Status.DISQUALIFIED
+        ]
+        snapshots = book.mark(
+            prices=self.snapshot.prices, market_time=self.round.market_time, round_number=self.round.number,
+            exclude_participant_ids=disqualified,
         )
-        _set_phase(self.round, "marked")
+        book.flush()
+        EquitySnapshot.objects.bulk_create(snapshots)
+        self.round.phase = "marked"
 
     def _complete(self) -> None:
-        cost = Invocation.objects.filter(round=self.round).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+        cost = self._cost
+        if cost is None:  # executed before a restart: read it back
+            cost = Invocation.objects.filter(round=self.round).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
         with transaction.atomic():
             self.round.llm_cost_usd = cost
             self._finish(Round.Status.COMPLETED, "")
@@ -651,14 +725,22 @@ def _decision_histories(competition: Competition, *, before_round: int) -> dict[
             round__competition=competition, round__number__lt=before_round,
             round__number__gte=before_round - HISTORY_ITEMS,
         )
-        .select_related("round")
-        .only("participant_id", "status", "error", "action_outcomes", "round__number", "round__market_time")
         .order_by("round__number", "participant_id")
+        .values_list("participant_id", "status", "error", "action_outcomes", "round__number", "round__market_time")
     )
     by_participant: dict[int, list] = {}
-    for invocation in recent:
-        by_participant.setdefault(invocation.participant_id, []).append(invocation)
+    for row in recent:
+        by_participant.setdefault(row[0], []).append(_PastInvocation(*row[1:]))
     return {pk: _history_items(invocations) for pk, invocations in by_participant.items()}
+
+
+@dataclass(frozen=True)
+class _PastInvocation:
+    status: str
+    error: str
+    action_outcomes: list
+    round_number: int
+    market_time: datetime
 
 
 def _history_items(invocations) -> list[DecisionHistoryItem]:
@@ -667,7 +749,7 @@ def _history_items(invocations) -> list[DecisionHistoryItem]:
         if invocation.status != Invocation.Status.SUCCESS:
             items.append(
                 DecisionHistoryItem(
-                    round_number=invocation.round.number, at=invocation.round.market_time, action="(none)",
+                    round_number=invocation.round_number, at=invocation.market_time, action="(none)",
                     outcome=invocation.status, detail=(invocation.error or "")[:200],
                 )
             )
@@ -676,13 +758,13 @@ def _history_items(invocations) -> list[DecisionHistoryItem]:
         if not outcomes:
             items.append(
                 DecisionHistoryItem(
-                    round_number=invocation.round.number, at=invocation.round.market_time, action="hold", outcome="hold"
+                    round_number=invocation.round_number, at=invocation.market_time, action="hold", outcome="hold"
                 )
             )
         for outcome in outcomes:
             items.append(
                 DecisionHistoryItem(
-                    round_number=invocation.round.number, at=invocation.round.market_time,
+                    round_number=invocation.round_number, at=invocation.market_time,
                     action=outcome.get("summary", ""), outcome=outcome.get("status", ""),
                     detail=outcome.get("reason", "") or outcome.get("detail", ""),
                 )

@@ -194,6 +194,36 @@ def datasets_load_shipped(*, names: list[str] | None = None, force: bool = False
     return reports
 
 
+def snapshot_fetch(
+    *,
+    source: str | PriceSource,
+    symbols: list[str],
+    at: datetime,
+    dataset: str | None = None,
+    timeframe: str | None = None,
+) -> tuple[MarketSnapshot, str]:
+    """The snapshot every agent of a round will see, and the dataset label to store it under.
+
+    Raises a MarketDataError subclass (stale price, exchange down, no data) with the reason.
+    """
+    if isinstance(source, str):
+        options = {}
+        if dataset:
+            options["dataset"] = dataset
+        if timeframe:
+            options["timeframe"] = timeframe
+        source = get_source(source, **options)
+    snapshot = source.snapshot(list(symbols), at)
+    label = dataset or getattr(source, "dataset_label", lambda: "")()
+    return snapshot, label or ""
+
+
+def snapshot_store(*, snapshot: MarketSnapshot, dataset: str = "") -> MarketSnapshotRecord:
+    return MarketSnapshotRecord.objects.create(
+        at=snapshot.at, source=snapshot.source, dataset=dataset, payload=snapshot.to_dict()
+    )
+
+
 def snapshot_take(
     *,
     source: str | PriceSource,
@@ -208,18 +238,8 @@ def snapshot_take(
     reason; nothing is stored then. Not wrapped in a transaction: a live fetch may take
     seconds and must not hold one open; the single INSERT is atomic by itself.
     """
-    if isinstance(source, str):
-        options = {}
-        if dataset:
-            options["dataset"] = dataset
-        if timeframe:
-            options["timeframe"] = timeframe
-        source = get_source(source, **options)
-    snapshot = source.snapshot(list(symbols), at)
-    label = dataset or getattr(source, "dataset_label", lambda: "")()
-    return MarketSnapshotRecord.objects.create(
-        at=snapshot.at, source=snapshot.source, dataset=label or "", payload=snapshot.to_dict()
-    )
+    snapshot, label = snapshot_fetch(source=source, symbols=symbols, at=at, dataset=dataset, timeframe=timeframe)
+    return snapshot_store(snapshot=snapshot, dataset=label)
 
 
 def snapshot_from_record(record: MarketSnapshotRecord) -> MarketSnapshot:

@@ -62,7 +62,7 @@ def account_view(*, participant: Participant, prices: Mapping[str, Decimal]) -> 
         rows = []
     else:
         rows = list(account.positions.filter(is_open=True).order_by("symbol"))
-    return _account_line(account, rows, competition_rules(account.participant.competition), prices)
+    return account_line(account, rows, competition_rules(account.participant.competition), prices)
 
 
 def account_views(*, competition, prices: Mapping[str, Decimal]) -> dict[int, AccountLine]:
@@ -72,10 +72,10 @@ def account_views(*, competition, prices: Mapping[str, Decimal]) -> dict[int, Ac
     for row in Position.objects.filter(account__in=accounts, is_open=True).order_by("symbol"):
         rows[row.account_id].append(row)
     rules = competition_rules(competition)
-    return {account.participant_id: _account_line(account, rows[account.pk], rules, prices) for account in accounts}
+    return {account.participant_id: account_line(account, rows[account.pk], rules, prices) for account in accounts}
 
 
-def _account_line(account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal]) -> AccountLine:
+def account_line(account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal]) -> AccountLine:
     marks = {row.symbol: prices.get(row.symbol, row.entry_price) for row in rows}
     state = engine.Account(
         initial_capital=account.initial_capital,

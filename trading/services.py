@@ -7,6 +7,7 @@ margin. A future `round_run` calls these per participant with the round's snapsh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,10 +15,13 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.db import transaction
+from django.utils import timezone
 
 from competitions.models import Competition, Participant
 from trading import engine
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
+
+logger = logging.getLogger(__name__)
 
 # quote currencies that make a symbol crypto when marketdata has no Instrument row for it
 CRYPTO_QUOTES = ("USDT", "USDC", "BUSD", "BTC", "ETH")
@@ -147,16 +151,27 @@ class _Writes:
     def flush(self) -> None:
         if self.orders:
             Order.objects.bulk_create(self.orders)
+        groups: dict[tuple[str, ...], list[Position]] = {}
         for row, fields in self.changed_positions.values():
-            row.save(update_fields=sorted(fields))
+            groups.setdefault(tuple(sorted(fields)), []).append(row)
+        for fields, rows in groups.items():
+            if len(rows) == 1:
+                rows[0].save(update_fields=fields)
+            else:  # e.g. funding on every open position: one statement
+                Position.objects.bulk_update(rows, fields)
         if self.new_positions:
             Position.objects.bulk_create(self.new_positions)
         if self.fills:
             Fill.objects.bulk_create(self.fills)
         if self.entries:
             LedgerEntry.objects.bulk_create(self.entries)
-        for account in self.accounts.values():
-            account.save(update_fields=["cash", "updated_at"])
+        if len(self.accounts) == 1:
+            next(iter(self.accounts.values())).save(update_fields=["cash", "updated_at"])
+        elif self.accounts:
+            now = timezone.now()
+            for account in self.accounts.values():
+                account.updated_at = now
+            Account.objects.bulk_update(list(self.accounts.values()), ["cash", "updated_at"])
         self.__init__()
 
 
@@ -638,98 +653,9 @@ def _lock_competition(competition: Competition, participant_ids: list[int] | Non
     return accounts, rows
 
 
-@transaction.atomic
-def accounts_process_bars(
-    *,
-    competition: Competition,
-    participant_ids: list[int],
-    bars: Iterable[tuple[datetime, Mapping[str, BarLike]]],
-    start: datetime,
-    prices: Mapping[str, Decimal],
-) -> None:
-    """account_process_bar then account_apply_funding, bar by bar, for several accounts at once.
-
-    Same rules and the same rows as calling those two per participant and per bar; the
-    difference is one lock and one load for the whole stretch, and writes only where
-    something happened. `prices` (the round's snapshot) stands in for a symbol whose bar
-    is missing, for funding only.
-    """
-    accounts, rows = _lock_competition(competition, participant_ids)
-    accounts = [a for a in accounts if rows[a.pk]]
-    if not accounts:
-        return
-    rules = competition_rules(competition)
-    states = {account.pk: _state(account, rows[account.pk]) for account in accounts}
-    writes = _Writes()  # the whole stretch is written at its end, in a few statements
-    marks = dict(prices)
-    bar_start = start
-    for close_time, bar_map in bars:
-        engine_bars = {
-            symbol: engine.Bar(open=bar.open, high=bar.high, low=bar.low, close=bar.close)
-            for symbol, bar in bar_map.items()
-        }
-        closes = {symbol: bar.close for symbol, bar in engine_bars.items()}
-        marks.update(closes)
-        moments = engine.funding_moments(bar_start, close_time)
-        for account in accounts:
-            state = states[account.pk]
-            if not state.positions:
-                continue
-            exits = engine.process_bar(state, engine_bars, rules=rules, at=close_time)
-            events: tuple = exits.events
-            state, liquidated = exits.account, False
-            if all(symbol in closes for symbol in state.positions):
-                marked = engine.mark(state, closes, rules=rules, at=close_time)
-                state, events, liquidated = marked.account, events + marked.events, marked.liquidated
-            if events:
-                _record(writes, account, rows[account.pk], state, events, close_time)
-                _liquidate_if(account, liquidated)
-            if moments and state.positions:
-                funding: list[engine.Event] = []
-                for moment in moments:
-                    result = engine.apply_funding(state, moment, prices=marks, rules=rules)
-                    state = result.account
-                    funding.extend(
-                        engine.LedgerEvent(e.kind, e.amount, e.at, e.symbol, None, f"{e.kind} at {e.at:%Y-%m-%d %H:%M} UTC")
-                        for e in result.events
-                    )
-                if funding:
-                    _record(writes, account, rows[account.pk], state, tuple(funding), close_time)
-            states[account.pk] = state
-        bar_start = close_time
-    writes.flush()
-
-
-@transaction.atomic
-def accounts_mark(
-    *,
-    competition: Competition,
-    prices: Mapping[str, Decimal],
-    market_time: datetime,
-    round_number: int | None = None,
-    exclude_participant_ids: Iterable[int] = (),
-) -> list[EquitySnapshot]:
-    """account_mark for every account of a competition: one lock, one load, one insert."""
-    accounts, rows = _lock_competition(competition)
-    excluded = set(exclude_participant_ids)
-    rules = competition_rules(competition)
-    snapshots = []
-    writes = _Writes()
-    for account in accounts:
-        if account.participant_id in excluded:
-            continue
-        marked = engine.mark(_state(account, rows[account.pk]), prices, rules=rules, at=market_time)
-        if marked.events:
-            _record(writes, account, rows[account.pk], marked.account, marked.events, market_time)
-        _liquidate_if(account, marked.liquidated)
-        snapshots.append(_equity_snapshot(account, marked, market_time, round_number))
-    writes.flush()
-    return EquitySnapshot.objects.bulk_create(snapshots)
-
-
 @dataclass(frozen=True)
 class RoundAction:
-    """One validated action of one participant's decision, for actions_execute.
+    """One validated action of one participant's decision, for Book.execute.
 
     kind "open" carries `order_request`; "close" closes `quantity` of the position in `symbol`
     (None: all of it, and never more than is open); "update_exit" replaces its stop-loss and
@@ -758,6 +684,294 @@ class RoundActionResult:
     rejection: engine.Rejection | None = None
 
 
+class Book:
+    """A competition's accounts for one round: locked and loaded once, inside the caller's
+    transaction, with the engine's state of each; the round's steps run on it in memory
+    and flush() writes what they changed in a few statements.
+
+    Each step decides exactly as the single-account services would, called one after the
+    other (tests prove it). Use it only inside one transaction.
+    """
+
+    def __init__(self, competition: Competition, *, participant_ids: list[int] | None = None):
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("a Book holds row locks: open it inside transaction.atomic()")
+        self.competition = competition
+        self.rules = competition_rules(competition)
+        self.accounts, self.rows = _lock_competition(competition, participant_ids)
+        self.by_participant = {account.participant_id: account for account in self.accounts}
+        self.states = {account.pk: _state(account, self.rows[account.pk]) for account in self.accounts}
+        self.writes = _Writes()
+
+    def _open_missing(self, participant_ids) -> None:
+        """Accounts for participants added mid-way: they trade like the rest."""
+        missing = [pk for pk in participant_ids if pk not in self.by_participant]
+        if not missing:
+            return
+        for participant in Participant.objects.filter(pk__in=missing, competition=self.competition):
+            account_open(participant=participant)
+        accounts, rows = _lock_competition(self.competition, missing)
+        for account in accounts:
+            self.accounts.append(account)
+            self.rows[account.pk] = rows[account.pk]
+            self.by_participant[account.participant_id] = account
+            self.states[account.pk] = _state(account, rows[account.pk])
+
+    def _record(self, account: Account, state: engine.Account, events, market_time, order=None):
+        self.states[account.pk] = state
+        return _record(self.writes, account, self.rows[account.pk], state, events, market_time, order)
+
+    def flush(self) -> None:
+        self.writes.flush()
+
+    # -- the steps of a round ---------------------------------------------------------
+
+    def process_bars(
+        self,
+        *,
+        participant_ids: Iterable[int],
+        bars: Iterable[tuple[datetime, Mapping[str, BarLike]]],
+        start: datetime,
+        prices: Mapping[str, Decimal],
+    ) -> None:
+        """account_process_bar then account_apply_funding, bar by bar, for these participants.
+
+        `prices` (the round's snapshot) stands in for a symbol whose bar is missing, for
+        funding only. Accounts with nothing open are skipped.
+        """
+        wanted = set(participant_ids)
+        accounts = [a for a in self.accounts if a.participant_id in wanted and self.states[a.pk].positions]
+        if not accounts:
+            return
+        rules = self.rules
+        marks = dict(prices)
+        bar_start = start
+        for close_time, bar_map in bars:
+            engine_bars = {
+                symbol: engine.Bar(open=bar.open, high=bar.high, low=bar.low, close=bar.close)
+                for symbol, bar in bar_map.items()
+            }
+            closes = {symbol: bar.close for symbol, bar in engine_bars.items()}
+            marks.update(closes)
+            moments = engine.funding_moments(bar_start, close_time)
+            for account in accounts:
+                state = self.states[account.pk]
+                if not state.positions:
+                    continue
+                exits = engine.process_bar(state, engine_bars, rules=rules, at=close_time)
+                events: tuple = exits.events
+                state, liquidated = exits.account, False
+                if all(symbol in closes for symbol in state.positions):
+                    marked = engine.mark(state, closes, rules=rules, at=close_time)
+                    state, events, liquidated = marked.account, events + marked.events, marked.liquidated
+                if events:
+                    self._record(account, state, events, close_time)
+                    _liquidate_if(account, liquidated)
+                if moments and state.positions:
+                    funding: list[engine.Event] = []
+                    for moment in moments:
+                        result = engine.apply_funding(state, moment, prices=marks, rules=rules)
+                        state = result.account
+                        funding.extend(
+                            engine.LedgerEvent(
+                                e.kind, e.amount, e.at, e.symbol, None, f"{e.kind} at {e.at:%Y-%m-%d %H:%M} UTC"
+                            )
+                            for e in result.events
+                        )
+                    if funding:
+                        self._record(account, state, tuple(funding), close_time)
+                self.states[account.pk] = state
+            bar_start = close_time
+
+    def close_all(
+        self, *, prices: Mapping[str, Decimal], market_time: datetime, reason: str = engine.FillReason.COMPETITION_END
+    ) -> None:
+        """account_close_all for every account: each open position closed at its mark with costs."""
+        for account in self.accounts:
+            state = self.states[account.pk]
+            if not state.positions:
+                continue
+            result = engine.close_all(state, prices, rules=self.rules, at=market_time, reason=engine.FillReason(reason))
+            self._record(account, result.account, result.events, market_time)
+
+    def execute(
+        self,
+        actions: Iterable[RoundAction],
+        *,
+        prices: Mapping[str, Decimal],
+        market_time: datetime,
+        is_market_open: bool | Callable[[str], bool] | None = None,
+        check_done: bool = True,
+    ) -> list[RoundActionResult]:
+        """A round's actions, in the order given, at one set of prices.
+
+        Decides exactly as order_place, position_close and exit_plan_update called one after
+        the other would (each action sees the account as the previous ones left it). An
+        action whose client_ref already has an order returns that order (a resumed round
+        fills nothing twice); `check_done=False` skips that lookup for a caller that knows
+        none can exist (client refs it made up in this same transaction).
+        """
+        actions = list(actions)
+        if not actions:
+            return []
+        self._open_missing({action.participant_id for action in actions})
+        refs = [action.client_ref for action in actions if action.client_ref] if check_done else []
+        done: dict[tuple[int, str], Order] = {}
+        if refs:
+            owners = [self.by_participant[action.participant_id] for action in actions]
+            orders = Order.objects.filter(account__in=owners, client_ref__in=refs).prefetch_related("fills")
+            done = {(order.account_id, order.client_ref): order for order in orders}
+        from marketdata.models import Instrument as InstrumentRow
+
+        symbols = {action.symbol for action in actions}
+        instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
+        specs: dict[str, engine.Instrument] = {}
+        # the status as of now, not as of when the caller loaded the competition
+        active = Competition.objects.filter(pk=self.competition.pk, status=Competition.Status.ACTIVE).exists()
+        results = []
+        for action in actions:
+            account = self.by_participant[action.participant_id]
+            existing = done.get((account.pk, action.client_ref)) if action.client_ref else None
+            if existing is not None:
+                results.append(RoundActionResult(existing, tuple(existing.fills.all())))
+                continue
+            participant = account.participant
+            if participant.status != Participant.Status.ACTIVE:
+                results.append(RoundActionResult(rejection=engine.Rejection(
+                    engine.RejectCode.PARTICIPANT_INACTIVE, f"participant is {participant.status}"
+                )))
+                continue
+            state = self.states[account.pk]
+            try:
+                request, result = self._decide(
+                    action, state, prices=prices, market_time=market_time, active=active,
+                    instrument_rows=instrument_rows, specs=specs, is_market_open=is_market_open,
+                )
+            except Exception as exc:  # a bug must not take the round down: the action is refused, logged
+                logger.exception("deciding %s for participant %s failed", action.kind, action.participant_id)
+                results.append(RoundActionResult(rejection=engine.Rejection(
+                    "internal_error", f"{type(exc).__name__}: {exc}"[:300]  # type: ignore[arg-type]
+                )))
+                continue
+            if request is None:  # an exit plan: no order
+                if result.rejection is None:
+                    self._record(account, result.account, result.events, market_time)
+                results.append(RoundActionResult(rejection=result.rejection))
+                continue
+            order = _order_row(account, request, result.rejection, market_time, action.invocation_id, action.client_ref)
+            self.writes.orders.append(order)
+            fills: list[Fill] = []
+            if result.rejection is None:
+                fills, _ = self._record(account, result.account, result.events, market_time, order)
+            results.append(RoundActionResult(order, tuple(fills)))
+        return results
+
+    def _decide(
+        self, action: RoundAction, state: engine.Account, *, prices, market_time, active, instrument_rows, specs,
+        is_market_open,
+    ) -> tuple[engine.OrderRequest | None, engine.Result]:
+        """The engine's decision on one action: (the order request, or None for an exit plan; result)."""
+        if action.kind == "update_exit":
+            return None, engine.update_exit_plan(
+                state, action.symbol, stop_loss=action.stop_loss, take_profit=action.take_profit,
+                prices=prices, at=market_time,
+            )
+        if action.kind == "open":
+            request = action.order_request
+        elif action.kind == "close":
+            position = state.positions.get(action.symbol)
+            if position is None:
+                request = engine.OrderRequest(symbol=action.symbol, side="", quantity=action.quantity)
+                return request, engine.Result(state, (), engine.Rejection(
+                    engine.RejectCode.NO_POSITION, f"there is no open position in {action.symbol} to close"
+                ))
+            side = engine.OrderSide.SELL if position.side == engine.PositionSide.LONG else engine.OrderSide.BUY
+            size = position.quantity if action.quantity is None else min(action.quantity, position.quantity)
+            request = engine.OrderRequest(symbol=action.symbol, side=side, quantity=size)
+        else:
+            raise ValueError(f"unknown action kind {action.kind!r}")
+        symbol = str(request.symbol)
+        if symbol not in specs:
+            specs[symbol] = instrument_spec(symbol, instrument_rows.get(symbol))
+        return request, engine.place_order(
+            state, request, rules=self.rules, instrument=specs[symbol], prices=prices, at=market_time,
+            competition_active=active, participant_active=True,
+            market_open=_market_open_check(self.competition, instrument_rows.get(symbol), market_time, is_market_open),
+        )
+
+    def mark(
+        self,
+        *,
+        prices: Mapping[str, Decimal],
+        market_time: datetime,
+        round_number: int | None = None,
+        exclude_participant_ids: Iterable[int] = (),
+    ) -> list[EquitySnapshot]:
+        """account_mark for every account: close-out and NBP where due; the equity
+        snapshots are returned unsaved (insert them after flush())."""
+        excluded = set(exclude_participant_ids)
+        snapshots = []
+        for account in self.accounts:
+            if account.participant_id in excluded:
+                continue
+            marked = engine.mark(self.states[account.pk], prices, rules=self.rules, at=market_time)
+            if marked.events:
+                self._record(account, marked.account, marked.events, market_time)
+            _liquidate_if(account, marked.liquidated)
+            snapshots.append(_equity_snapshot(account, marked, market_time, round_number))
+        return snapshots
+
+    def views(self, *, prices: Mapping[str, Decimal]) -> dict:
+        """trading.selectors.account_views from the book's rows (after flush())."""
+        from trading.selectors import account_line
+
+        return {
+            account.participant_id: account_line(
+                account, sorted(self.rows[account.pk].values(), key=lambda row: row.symbol), self.rules, prices
+            )
+            for account in self.accounts
+        }
+
+
+@transaction.atomic
+def accounts_process_bars(
+    *,
+    competition: Competition,
+    participant_ids: list[int],
+    bars: Iterable[tuple[datetime, Mapping[str, BarLike]]],
+    start: datetime,
+    prices: Mapping[str, Decimal],
+) -> None:
+    """account_process_bar then account_apply_funding, bar by bar, for several accounts at once.
+
+    Same rules and the same rows as calling those two per participant and per bar; the
+    difference is one lock and one load for the whole stretch, and writes only where
+    something happened.
+    """
+    book = Book(competition, participant_ids=participant_ids)
+    book.process_bars(participant_ids=participant_ids, bars=bars, start=start, prices=prices)
+    book.flush()
+
+
+@transaction.atomic
+def accounts_mark(
+    *,
+    competition: Competition,
+    prices: Mapping[str, Decimal],
+    market_time: datetime,
+    round_number: int | None = None,
+    exclude_participant_ids: Iterable[int] = (),
+) -> list[EquitySnapshot]:
+    """account_mark for every account of a competition: one lock, one load, one insert."""
+    book = Book(competition)
+    snapshots = book.mark(
+        prices=prices, market_time=market_time, round_number=round_number,
+        exclude_participant_ids=exclude_participant_ids,
+    )
+    book.flush()
+    return EquitySnapshot.objects.bulk_create(snapshots)
+
+
 @transaction.atomic
 def actions_execute(
     *,
@@ -767,98 +981,13 @@ def actions_execute(
     market_time: datetime,
     is_market_open: bool | Callable[[str], bool] | None = None,
 ) -> list[RoundActionResult]:
-    """A round's actions, in the order given, at one set of prices: one lock and one load of
-    the accounts, the engine in memory, the rows written in bulk at the end.
-
-    Decides exactly as order_place, position_close and exit_plan_update called one after the
-    other would (each action sees the account as the previous ones left it). An action whose
-    client_ref already has an order returns that order (a resumed round fills nothing twice).
-    """
+    """Book.execute on its own: a round's actions with one lock and one load, written in bulk."""
     actions = list(actions)
     if not actions:
         return []
-    participant_ids = sorted({action.participant_id for action in actions})
-    missing = set(participant_ids) - set(
-        Account.objects.filter(participant_id__in=participant_ids).values_list("participant_id", flat=True)
-    )
-    for participant in Participant.objects.filter(pk__in=missing):
-        account_open(participant=participant)  # a participant added mid-way trades like the rest
-    accounts, rows = _lock_competition(competition, participant_ids)
-    by_participant = {account.participant_id: account for account in accounts}
-    refs = [action.client_ref for action in actions if action.client_ref]
-    done: dict[tuple[int, str], Order] = {}
-    if refs:
-        for order in Order.objects.filter(account__in=accounts, client_ref__in=refs).prefetch_related("fills"):
-            done[(order.account_id, order.client_ref)] = order
-    from marketdata.models import Instrument as InstrumentRow
-
-    symbols = {action.symbol for action in actions}
-    instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
-    specs: dict[str, engine.Instrument] = {}
-    rules = competition_rules(competition)
-    # the status as of now, not as of when the caller loaded the competition
-    active = Competition.objects.filter(pk=competition.pk, status=Competition.Status.ACTIVE).exists()
-    states = {account.pk: _state(account, rows[account.pk]) for account in accounts}
-    writes = _Writes()
-    results = []
-    for action in actions:
-        account = by_participant[action.participant_id]
-        existing = done.get((account.pk, action.client_ref)) if action.client_ref else None
-        if existing is not None:
-            results.append(RoundActionResult(existing, tuple(existing.fills.all())))
-            continue
-        participant = account.participant
-        if participant.status != Participant.Status.ACTIVE:
-            results.append(RoundActionResult(rejection=engine.Rejection(
-                engine.RejectCode.PARTICIPANT_INACTIVE, f"participant is {participant.status}"
-            )))
-            continue
-        state = states[account.pk]
-        if action.kind == "update_exit":
-            result = engine.update_exit_plan(
-                state, action.symbol, stop_loss=action.stop_loss, take_profit=action.take_profit,
-                prices=prices, at=market_time,
-            )
-            if result.rejection is None:
-                _record(writes, account, rows[account.pk], result.account, result.events, market_time)
-                states[account.pk] = result.account
-            results.append(RoundActionResult(rejection=result.rejection))
-            continue
-        if action.kind == "open":
-            request = action.order_request
-        elif action.kind == "close":
-            position = state.positions.get(action.symbol)
-            if position is None:
-                rejection = engine.Rejection(
-                    engine.RejectCode.NO_POSITION, f"there is no open position in {action.symbol} to close"
-                )
-                request = engine.OrderRequest(symbol=action.symbol, side="", quantity=action.quantity)
-                order = _order_row(account, request, rejection, market_time, action.invocation_id, action.client_ref)
-                writes.orders.append(order)
-                results.append(RoundActionResult(order))
-                continue
-            side = engine.OrderSide.SELL if position.side == engine.PositionSide.LONG else engine.OrderSide.BUY
-            size = position.quantity if action.quantity is None else min(action.quantity, position.quantity)
-            request = engine.OrderRequest(symbol=action.symbol, side=side, quantity=size)
-        else:
-            raise ValueError(f"unknown action kind {action.kind!r}")
-        symbol = str(request.symbol)
-        if symbol not in specs:
-            specs[symbol] = instrument_spec(symbol, instrument_rows.get(symbol))
-        result = engine.place_order(
-            state, request, rules=rules, instrument=specs[symbol], prices=prices, at=market_time,
-            competition_active=active,
-            participant_active=True,
-            market_open=_market_open_check(competition, instrument_rows.get(symbol), market_time, is_market_open),
-        )
-        order = _order_row(account, request, result.rejection, market_time, action.invocation_id, action.client_ref)
-        writes.orders.append(order)
-        fills: list[Fill] = []
-        if result.rejection is None:
-            fills, _ = _record(writes, account, rows[account.pk], result.account, result.events, market_time, order)
-            states[account.pk] = result.account
-        results.append(RoundActionResult(order, tuple(fills)))
-    writes.flush()
+    book = Book(competition, participant_ids=sorted({action.participant_id for action in actions}))
+    results = book.execute(actions, prices=prices, market_time=market_time, is_market_open=is_market_open)
+    book.flush()
     return results
 
 

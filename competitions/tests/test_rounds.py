@@ -6,7 +6,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from agents.models import Invocation
 from competitions import rounds, services
@@ -16,6 +16,7 @@ from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
 from marketdata.services import snapshot_from_record
 from trading.models import EquitySnapshot, Fill, Order
+from trading import services as trading_services
 from trading.services import account_check_invariant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,7 +109,7 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
         account_check_invariant(account=participant.account)
 
 
-def test_a_round_crashed_after_execution_resumes_at_the_mark_without_filling_again(replay_market):
+def test_a_round_crashed_while_marking_keeps_nothing_of_its_last_step_and_resumes_once(replay_market):
     competition = _competition(replay_market)
     first = _register(competition, "First", [OPEN_BTC])
     _started(competition)
@@ -116,7 +117,8 @@ def test_a_round_crashed_after_execution_resumes_at_the_mark_without_filling_aga
         with pytest.raises(SystemExit):
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
-    assert round_.phase == "executed" and Fill.objects.count() == 1
+    # execute, mark and complete are one transaction: the fill went with the crash
+    assert round_.phase == "invoked" and Fill.objects.count() == 0
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
     with mock.patch("competitions.rounds.invoke_agent") as invoke:
         resumed = round_run(competition_id=competition.pk, number=0)
@@ -124,6 +126,24 @@ def test_a_round_crashed_after_execution_resumes_at_the_mark_without_filling_aga
     assert resumed.status == "completed"
     assert Order.objects.count() == 1 and Fill.objects.count() == 1
     assert EquitySnapshot.objects.filter(account__participant=first, round_number=0).count() == 1
+
+
+def test_a_round_of_built_in_strategies_is_one_transaction(replay_market):
+    """Nothing to keep between steps when no model is asked: a crash anywhere leaves nothing."""
+    competition = _competition(replay_market)
+    services.participant_register(competition_id=competition.pk, name="Holder", llm_provider="baseline",
+                                  llm_model="buy_and_hold")
+    _started(competition)
+    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+        with pytest.raises(SystemExit):
+            round_run(competition_id=competition.pk, number=0)
+    round_ = Round.objects.get()
+    assert round_.phase == "claimed" and round_.snapshot_id is None
+    assert Invocation.objects.count() == 0 and Fill.objects.count() == 0
+    Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
+    resumed = round_run(competition_id=competition.pk, number=0)
+    assert resumed.status == "completed"
+    assert Invocation.objects.count() == 1 and Fill.objects.count() > 0
 
 
 def test_an_order_made_before_a_crash_is_returned_not_repeated(replay_market):
@@ -138,7 +158,8 @@ def test_an_order_made_before_a_crash_is_returned_not_repeated(replay_market):
     )
     run = rounds._RoundRun(competition, Round.objects.get())
     run.snapshot = snapshot_from_record(run.round.snapshot)
-    run._execute_decisions()  # the execute step again, as a resumed runner would
+    with transaction.atomic():  # the execute step again, as a resumed runner would
+        run._execute_decisions(trading_services.Book(competition))
     assert Order.objects.count() == 1 and Fill.objects.filter(account__participant=first).count() == 1
     invocation.refresh_from_db()
     assert invocation.action_outcomes[0]["status"] == "filled"
