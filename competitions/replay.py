@@ -71,7 +71,7 @@ def replay_run(
     should_stop: Callable[[], bool] | None = None,
 ) -> ReplayProgress:
     """Run replay rounds in this process: `rounds` of them, or until the end (`until_end`)."""
-    from .rounds import competition_finish, round_market_time, round_run
+    from .rounds import InvocationCounts, competition_finish, round_market_time, round_run
 
     competition = Competition.objects.get(pk=competition_id)
     if competition.mode != Competition.Mode.REPLAY:
@@ -90,6 +90,7 @@ def replay_run(
     cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
     progress = _progress(competition, total, started, done_here, done_before, cost)
     number = None
+    counts = InvocationCounts()
     while True:
         competition.refresh_from_db(fields=["status", "market_time"])
         if competition.status != Competition.Status.ACTIVE or (should_stop and should_stop()):
@@ -101,14 +102,15 @@ def replay_run(
             competition_finish(competition_id=competition_id, number=number)
             break
         round_ = round_run(competition_id=competition_id, number=number, market_time=market_time,
-                           competition=competition)
+                           competition=competition, counts=counts)
         done_here += 1
         if round_ is not None and round_.status != Round.Status.RUNNING:
             # this runner finished it: the next one is the next number, no need to ask
             cost += round_.llm_cost_usd or Decimal(0)
             number += 1
-        else:
+        else:  # someone else ran it, or it stopped half-way: ask again, count again
             number = None
+            counts.forget()
         progress = _progress(competition, total, started, done_here, done_before, cost)
         if on_round:
             on_round(progress)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,10 +147,12 @@ def round_run(
     market_time: datetime | None = None,
     owner: str | None = None,
     competition: Competition | None = None,
+    counts: InvocationCounts | None = None,
 ) -> Round | None:
     """Run (or resume) one round. Returns the round, or None if it had already finished.
 
-    `competition` (the row of competition_id, fresh) saves reading it again.
+    `competition` (the row of competition_id, fresh) saves reading it again; `counts`
+    carries the participants' invocation counts from one round to the next.
     """
     if competition is None or competition.pk != competition_id:
         competition = Competition.objects.get(pk=competition_id)
@@ -158,7 +161,7 @@ def round_run(
     round_ = round_claim(competition_id=competition_id, number=number, market_time=market_time, owner=owner)
     if round_ is None:
         return None
-    _RoundRun(competition, round_).run()
+    _RoundRun(competition, round_, counts=counts).run()
     return round_
 
 
@@ -223,9 +226,43 @@ def competition_settle(*, competition: Competition) -> None:
         )
 
 
+class InvocationCounts:
+    """How many times each participant of a competition has been invoked, for a runner that
+    runs its rounds one after the other (the replay loop): counted once, then carried
+    forward round by round instead of recounted (a count over every invocation so far
+    would make a year of rounds quadratic). forget() when a round ran elsewhere."""
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] | None = None
+
+    def get(self, competition: Competition) -> dict[int, int]:
+        if self._counts is None:
+            self._counts = dict(
+                Invocation.objects.filter(participant__competition=competition)
+                .values("participant_id").annotate(count=Count("id")).values_list("participant_id", "count")
+            )
+        return self._counts
+
+    def add(self, participant_ids: Iterable[int]) -> None:
+        if self._counts is not None:
+            for pk in participant_ids:
+                self._counts[pk] = self._counts.get(pk, 0) + 1
+
+    def forget(self) -> None:
+        self._counts = None
+
+
 class _RoundRun:
-    def __init__(self, competition: Competition, round_: Round, *, final: bool = False):
+    def __init__(
+        self,
+        competition: Competition,
+        round_: Round,
+        *,
+        final: bool = False,
+        counts: InvocationCounts | None = None,
+    ):
         self.competition = competition
+        self.counts = counts
         self.round = round_
         self.final = final
         self.rules = CompetitionRules.from_competition(competition)
@@ -236,6 +273,7 @@ class _RoundRun:
         self._views: dict = {}
         self._histories: dict[int, list[DecisionHistoryItem]] = {}
         self._pending: list[Participant] | None = None
+        self._source = None
         # where this runner took the round up: from "invoked" on, invocations (and in
         # principle orders) made by an earlier runner may exist
         self._started_phase = round_.phase
@@ -268,7 +306,7 @@ class _RoundRun:
                 self._pending = self._pending_participants()
                 instant = all(p.llm_provider in IN_PROCESS_PROVIDERS for p in self._pending)
             with transaction.atomic():
-                book = self._prepare(fetched, timer)
+                book = self._prepare(fetched, timer, save=not instant)
                 if instant:
                     self._invoke_agents(book)
                     timer.lap(round_.timings, "agents_s")
@@ -282,11 +320,19 @@ class _RoundRun:
         except MarketDataError as exc:
             self._fail(f"market data: {exc}")
 
+    @property
+    def source(self):
+        """The competition's price source, one per round (a replay source checks its
+        dataset's revision once, not at every use)."""
+        if self._source is None:
+            self._source = price_source_for(self.competition)
+        return self._source
+
     # -- steps -------------------------------------------------------------------------
 
     def _fetch_snapshot(self) -> tuple[MarketSnapshot, str] | None:
         competition, round_ = self.competition, self.round
-        source = price_source_for(competition)
+        source = self.source
         if competition.market_hours_only and not any(
             source.is_tradable(symbol, round_.market_time) for symbol in self.symbols
         ):
@@ -300,8 +346,9 @@ class _RoundRun:
     def _book(self, book: trading_services.Book | None) -> trading_services.Book:
         return book if book is not None else trading_services.Book(self.competition)
 
-    def _prepare(self, fetched, timer: RoundTimer) -> trading_services.Book | None:
-        """Store the snapshot and process the market moves; one UPDATE of the round row."""
+    def _prepare(self, fetched, timer: RoundTimer, *, save: bool) -> trading_services.Book | None:
+        """Store the snapshot and process the market moves; one UPDATE of the round row
+        (none with save=False: the round's completion in this transaction saves it all)."""
         round_ = self.round
         book = None
         if fetched is not None:
@@ -322,7 +369,7 @@ class _RoundRun:
             book.flush()
             round_.phase = "executed"
             changed = True
-        if changed:
+        if changed and save:
             _set_phase(round_, round_.phase, **({"snapshot": round_.snapshot} if fetched is not None else {}))
         return book
 
@@ -353,7 +400,7 @@ class _RoundRun:
         if self.competition.mode == Competition.Mode.REPLAY:
             # bar by bar: stops and take-profits intrabar, close-out at the close, then the
             # funding moments inside the bar for what is still open
-            bars = price_source_for(self.competition).bars(
+            bars = self.source.bars(
                 self.symbols, self.competition.timeframe, previous, self.round.market_time
             )
         else:
@@ -378,10 +425,13 @@ class _RoundRun:
         round_ = self.round
         pending = self._pending if self._pending is not None else self._pending_participants()
         if pending:
-            self._invocation_counts = dict(
-                Invocation.objects.filter(participant__in=pending)
-                .values("participant_id").annotate(count=Count("id")).values_list("participant_id", "count")
-            )
+            if self.counts is not None:
+                self._invocation_counts = self.counts.get(self.competition)
+            else:
+                self._invocation_counts = dict(
+                    Invocation.objects.filter(participant__in=pending)
+                    .values("participant_id").annotate(count=Count("id")).values_list("participant_id", "count")
+                )
             self._standings = self._latest_equity() if self.competition.prompt_leaderboard else None
             prices = self.snapshot.prices
             self._views = (
@@ -445,7 +495,7 @@ class _RoundRun:
                 pool.shutdown(wait=False, cancel_futures=True)
 
     def _record(self, answers: list[tuple[Participant, AgentOutcome]], contexts: dict) -> None:
-        invocations_record([
+        recorded = invocations_record([
             InvocationAnswer(
                 participant_id=participant.pk, round_id=self.round.pk, snapshot_id=self.round.snapshot_id,
                 provider=participant.llm_provider, model=participant.llm_model,
@@ -453,6 +503,8 @@ class _RoundRun:
             )
             for participant, outcome in answers
         ])
+        if self.counts is not None:
+            self.counts.add(row.participant_id for row, created in recorded if created)
 
     def _renew_lease(self) -> None:
         Round.objects.filter(pk=self.round.pk).update(
@@ -555,7 +607,7 @@ class _RoundRun:
     def _market_open(self, symbol: str) -> bool:
         if not self.competition.market_hours_only:
             return True
-        return price_source_for(self.competition).is_tradable(symbol, self.round.market_time)
+        return self.source.is_tradable(symbol, self.round.market_time)
 
     def _settle(self, book: trading_services.Book | None, timer: RoundTimer) -> None:
         """Execute the decisions, mark to market, complete: inside the caller's transaction."""

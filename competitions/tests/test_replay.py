@@ -179,3 +179,32 @@ def test_agents_see_the_standings_at_the_previous_mark_when_the_leaderboard_is_s
         "2. Bull equity 10001.00 +0.01%",
         "3. Idle (you) equity 10000.00 +0.00%",
     ]
+
+
+def _said(invocation):
+    return invocation.parsed_decision.get("reasoning")
+
+
+def test_each_answer_uses_the_participants_own_invocation_count_across_runs_and_outside_rounds(replay_market):
+    """The replay loop carries invocation counts forward instead of recounting; a round run
+    elsewhere in between (the API's 'run a round now') makes it count again."""
+    from competitions.replay import replay_run
+
+    competition = _replay(replay_market)
+    script = [{"reasoning": f"answer {n}", "actions": []} for n in range(8)]
+    counter = services.participant_register(
+        competition_id=competition.pk, name="Counter", llm_provider="scripted", llm_model="script",
+        llm_config={"decisions": script},
+    )
+    replay_run(competition_id=competition.pk, rounds=3)
+    rounds.round_trigger(competition_id=competition.pk)  # round 3, run by another door
+    replay_run(competition_id=competition.pk, rounds=2)
+    late = services.participant_register(
+        competition_id=competition.pk, name="Late", llm_provider="scripted", llm_model="script",
+        llm_config={"decisions": script},
+    )
+    replay_run(competition_id=competition.pk, rounds=2)
+    said = [_said(i) for i in Invocation.objects.filter(participant=counter).order_by("round__number")]
+    assert said == [f"answer {n}" for n in range(8)]  # rounds 0-2, 3 (the API), 4-5, 6-7
+    said_late = [_said(i) for i in Invocation.objects.filter(participant=late).order_by("round__number")]
+    assert said_late == ["answer 0", "answer 1"]

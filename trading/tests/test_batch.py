@@ -249,3 +249,28 @@ def test_actions_execute_writes_in_a_number_of_statements_that_does_not_grow_wit
         results = services.actions_execute(competition=competition, actions=actions, prices=PRICES,
                                            market_time=START)
     assert [r.order.status for r in results] == ["filled"] * 6
+
+
+def test_book_close_all_matches_account_close_all_for_every_participant():
+    from django.db import transaction
+
+    costs = {"fee_pct": Decimal("0.05"), "spread_bps": Decimal(4)}
+    one_by_one = _book(ActiveCompetitionFactory(**costs))
+    batched = _book(ActiveCompetitionFactory(**costs))
+    later = START + timedelta(hours=3)
+    prices = {"BTC/USDT": Decimal(50500), "ETH/USDT": Decimal(1990)}
+    for trader in one_by_one:
+        services.account_close_all(participant=trader, prices=prices, market_time=later)
+    with transaction.atomic():
+        book = services.Book(batched[0].competition)
+        book.close_all(prices=prices, market_time=later)
+        book.flush()
+    assert _outcome(batched) == _outcome(one_by_one)
+    assert not Position.objects.filter(account__participant__in=batched, is_open=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_book_refuses_to_lock_outside_a_transaction():
+    competition = ActiveCompetitionFactory()
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+        services.Book(competition)
