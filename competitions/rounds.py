@@ -318,6 +318,8 @@ class _RoundRun:
             with transaction.atomic():
                 self._settle(None, timer)
         except MarketDataError as exc:
+            # what the rolled-back transaction set on the row in memory never happened
+            round_.refresh_from_db(fields=["snapshot", "phase"])
             self._fail(f"market data: {exc}")
 
     @property

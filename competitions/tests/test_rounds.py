@@ -277,3 +277,25 @@ def test_two_runners_firing_the_same_round_at_once_run_it_once(replay_market, po
     assert Round.objects.count() == 1
     assert Invocation.objects.count() == 3 and Fill.objects.count() == 3
     assert len([r for r in results if r is not None]) == 1
+
+
+def test_a_round_whose_market_data_fails_is_recorded_failed_and_keeps_nothing(replay_market):
+    from marketdata.sources import MarketDataError
+    from marketdata.sources.replay import ReplaySource
+
+    competition = _competition(replay_market)
+    services.participant_register(competition_id=competition.pk, name="Holder", llm_provider="baseline",
+                                  llm_model="buy_and_hold")
+    _started(competition)
+    assert round_run(competition_id=competition.pk, number=0).status == "completed"
+    fills = Fill.objects.count()
+    # the bars since the previous round cannot be read: the round fails as a whole
+    with mock.patch.object(ReplaySource, "bars", side_effect=MarketDataError("the dataset lost its candles")):
+        failed = round_run(competition_id=competition.pk, number=1)
+    failed.refresh_from_db()
+    assert failed.status == "failed" and "the dataset lost its candles" in failed.detail
+    assert failed.snapshot_id is None  # stored in the transaction that rolled back
+    assert Invocation.objects.filter(round=failed).count() == 0 and Fill.objects.count() == fills
+    assert EquitySnapshot.objects.filter(round_number=1).count() == 0
+    # the next round runs as usual
+    assert round_run(competition_id=competition.pk, number=2).status == "completed"
