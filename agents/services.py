@@ -144,12 +144,20 @@ def invocation_record(
         return existing, False
 
 
-def invocations_record(answers: list[InvocationAnswer]) -> list[tuple[Invocation, bool]]:
+def invocations_record(answers: list[InvocationAnswer], *, look_up_conflicts: bool = True) -> list[tuple[Invocation, bool]]:
     """invocation_record for several answers at once: one INSERT for all of them in the
-    common case; if any row already exists, each is recorded on its own as above."""
+    common case; if any row already exists, each is recorded on its own as above.
+
+    look_up_conflicts=False, for a caller whose own transaction should fail rather than go
+    on if another runner recorded this round meanwhile: no savepoint, the IntegrityError
+    propagates (and the caller's transaction is unusable).
+    """
     if not answers:
         return []
     rows = [_invocation_row(answer) for answer in answers]
+    if not look_up_conflicts:
+        Invocation.objects.bulk_create(rows)
+        return [(row, True) for row in rows]
     try:
         with transaction.atomic():
             Invocation.objects.bulk_create(rows)

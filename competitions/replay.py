@@ -90,6 +90,7 @@ def replay_run(
     cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
     progress = _progress(competition, total, started, done_here, done_before, cost)
     number = None
+    previous = None  # market time of the last round this loop completed
     counts = InvocationCounts()
     while True:
         competition.refresh_from_db(fields=["status", "market_time"])
@@ -102,14 +103,17 @@ def replay_run(
             competition_finish(competition_id=competition_id, number=number)
             break
         round_ = round_run(competition_id=competition_id, number=number, market_time=market_time,
-                           competition=competition, counts=counts)
+                           competition=competition, counts=counts, previous_market_time=previous)
         done_here += 1
         if round_ is not None and round_.status != Round.Status.RUNNING:
             # this runner finished it: the next one is the next number, no need to ask
             cost += round_.llm_cost_usd or Decimal(0)
             number += 1
+            if round_.status == Round.Status.COMPLETED:
+                previous = round_.market_time
         else:  # someone else ran it, or it stopped half-way: ask again, count again
             number = None
+            previous = None
             counts.forget()
         progress = _progress(competition, total, started, done_here, done_before, cost)
         if on_round:

@@ -148,11 +148,14 @@ def round_run(
     owner: str | None = None,
     competition: Competition | None = None,
     counts: InvocationCounts | None = None,
+    previous_market_time: datetime | None = None,
 ) -> Round | None:
     """Run (or resume) one round. Returns the round, or None if it had already finished.
 
     `competition` (the row of competition_id, fresh) saves reading it again; `counts`
-    carries the participants' invocation counts from one round to the next.
+    carries the participants' invocation counts from one round to the next;
+    `previous_market_time` is the market time of the last round before this one that was
+    not skipped or failed, when the caller ran it.
     """
     if competition is None or competition.pk != competition_id:
         competition = Competition.objects.get(pk=competition_id)
@@ -161,7 +164,7 @@ def round_run(
     round_ = round_claim(competition_id=competition_id, number=number, market_time=market_time, owner=owner)
     if round_ is None:
         return None
-    _RoundRun(competition, round_, counts=counts).run()
+    _RoundRun(competition, round_, counts=counts, previous_market_time=previous_market_time).run()
     return round_
 
 
@@ -260,6 +263,7 @@ class _RoundRun:
         *,
         final: bool = False,
         counts: InvocationCounts | None = None,
+        previous_market_time: datetime | None = None,
     ):
         self.competition = competition
         self.counts = counts
@@ -278,6 +282,9 @@ class _RoundRun:
         # principle orders) made by an earlier runner may exist
         self._started_phase = round_.phase
         self._cost: Decimal | None = None
+        self._recorded: list[Invocation] = []  # the rows this runner wrote for the round
+        self._recorded_all = True  # ... and no other runner wrote one
+        self.previous_market_time = previous_market_time
 
     def run(self) -> None:
         """The round's steps in as few transactions as its agents allow.
@@ -376,9 +383,12 @@ class _RoundRun:
         return book
 
     def _previous_market_time(self) -> datetime | None:
+        if self.previous_market_time is not None:  # the runner ran the round before
+            return self.previous_market_time
         previous = (
             Round.objects.filter(competition=self.competition, number__lt=self.round.number)
-            .exclude(status=Round.Status.SKIPPED)
+            # a skipped or failed round processed no market moves: the next one picks them up
+            .exclude(status__in=[Round.Status.SKIPPED, Round.Status.FAILED])
             .order_by("-number")
             .values_list("market_time", flat=True)
             .first()
@@ -497,6 +507,9 @@ class _RoundRun:
                 pool.shutdown(wait=False, cancel_futures=True)
 
     def _record(self, answers: list[tuple[Participant, AgentOutcome]], contexts: dict) -> None:
+        # Inside the round's one transaction, a row already there means another runner took
+        # this round over: fail the whole attempt rather than settle the round twice.
+        in_round_transaction = transaction.get_connection().in_atomic_block
         recorded = invocations_record([
             InvocationAnswer(
                 participant_id=participant.pk, round_id=self.round.pk, snapshot_id=self.round.snapshot_id,
@@ -504,7 +517,9 @@ class _RoundRun:
                 context=contexts[participant.pk], outcome=outcome,
             )
             for participant, outcome in answers
-        ])
+        ], look_up_conflicts=not in_round_transaction)
+        self._recorded.extend(row for row, created in recorded if created)
+        self._recorded_all = self._recorded_all and all(created for _, created in recorded)
         if self.counts is not None:
             self.counts.add(row.participant_id for row, created in recorded if created)
 
@@ -566,15 +581,18 @@ class _RoundRun:
         Orders also carry client_ref "inv<invocation>:<action index>", so even a step run
         twice returns the orders already made instead of filling twice.
         """
-        invocations = (
-            Invocation.objects.filter(round=self.round)
-            .only("id", "participant_id", "action_outcomes", "cost_usd")
-            .order_by("participant_id")
-        )
+        if PHASES.index(self._started_phase) < PHASES.index("invoked") and self._recorded_all:
+            # every invocation of the round is one this runner just wrote
+            invocations = sorted(self._recorded, key=lambda invocation: invocation.participant_id)
+        else:
+            invocations = list(
+                Invocation.objects.filter(round=self.round)
+                .only("id", "participant_id", "action_outcomes", "cost_usd")
+                .order_by("participant_id")
+            )
         changed: list[Invocation] = []
         pending: list[tuple[Invocation, dict]] = []
         actions: list[trading_services.RoundAction] = []
-        invocations = list(invocations)
         self._cost = sum((invocation.cost_usd for invocation in invocations), Decimal(0))
         for invocation in invocations:
             items = [item for item in invocation.action_outcomes or [] if item.get("status") == "pending"]
@@ -598,6 +616,7 @@ class _RoundRun:
             # invocations made by this runner cannot have orders yet: settling is one
             # transaction with completing, and this round is not complete
             check_done=PHASES.index(self._started_phase) >= PHASES.index("invoked"),
+            instruments=self.source.instruments.instrument,  # the catalogue, cached per process
         )
         book.flush()  # the orders get their ids before the outcomes name them
         for (_, item), result in zip(pending, results, strict=True):
@@ -641,7 +660,7 @@ class _RoundRun:
         cost = self._cost
         if cost is None:  # executed before a restart: read it back
             cost = Invocation.objects.filter(round=self.round).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # part of the settling transaction
             self.round.llm_cost_usd = cost
             self._finish(Round.Status.COMPLETED, "")
             aggregates.round_completed(round_=self.round)

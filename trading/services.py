@@ -802,6 +802,7 @@ class Book:
         market_time: datetime,
         is_market_open: bool | Callable[[str], bool] | None = None,
         check_done: bool = True,
+        instruments: Callable[[str], object] | None = None,
     ) -> list[RoundActionResult]:
         """A round's actions, in the order given, at one set of prices.
 
@@ -809,7 +810,8 @@ class Book:
         the other would (each action sees the account as the previous ones left it). An
         action whose client_ref already has an order returns that order (a resumed round
         fills nothing twice); `check_done=False` skips that lookup for a caller that knows
-        none can exist (client refs it made up in this same transaction).
+        none can exist (client refs it made up in this same transaction). `instruments`
+        (symbol -> marketdata Instrument or None) stands in for reading the catalogue.
         """
         actions = list(actions)
         if not actions:
@@ -824,7 +826,10 @@ class Book:
         from marketdata.models import Instrument as InstrumentRow
 
         symbols = {action.symbol for action in actions}
-        instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
+        if instruments is not None:
+            instrument_rows = {symbol: instruments(symbol) for symbol in symbols}
+        else:
+            instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
         specs: dict[str, engine.Instrument] = {}
         # the status as of now, not as of when the caller loaded the competition
         active = Competition.objects.filter(pk=self.competition.pk, status=Competition.Status.ACTIVE).exists()

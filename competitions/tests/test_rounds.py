@@ -297,5 +297,14 @@ def test_a_round_whose_market_data_fails_is_recorded_failed_and_keeps_nothing(re
     assert failed.snapshot_id is None  # stored in the transaction that rolled back
     assert Invocation.objects.filter(round=failed).count() == 0 and Fill.objects.count() == fills
     assert EquitySnapshot.objects.filter(round_number=1).count() == 0
-    # the next round runs as usual
-    assert round_run(competition_id=competition.pk, number=2).status == "completed"
+    # the next round runs as usual, and picks up the market moves the failed one missed
+    real_bars = ReplaySource.bars
+    starts = []
+
+    def spy(self, symbols, timeframe, start, end):
+        starts.append(start)
+        return real_bars(self, symbols, timeframe, start, end)
+
+    with mock.patch.object(ReplaySource, "bars", spy):
+        assert round_run(competition_id=competition.pk, number=2).status == "completed"
+    assert starts == [Round.objects.get(number=0).market_time]
