@@ -1,7 +1,7 @@
 """One row per agent per round: what the agent saw, said, cost, and what became of it."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class InvocationStatus(models.TextChoices):
@@ -35,6 +35,16 @@ class Invocation(models.Model):
     parsed_decision = models.JSONField(default=dict, blank=True)
     # [{"index": 0, "action": {...}, "status": "filled"|"rejected", "order_id": ..., "code": ..., "reason": ...}]
     action_outcomes = models.JSONField(default=list, blank=True)
+    # Counted from action_outcomes (agents.services.action_counts) when the answer is recorded
+    # and again when its actions are executed, so the leaderboard reads two numbers instead of
+    # decoding every answer's JSON. Null: not counted (rows from elsewhere); readers count the
+    # JSON themselves.
+    actions_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Actions proposed (holds excluded)"
+    )
+    rejected_actions_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Proposed actions the validator or the engine rejected"
+    )
     status = models.CharField(max_length=20, choices=InvocationStatus.choices)
     error = models.TextField(blank=True, default="")
     latency_ms = models.PositiveIntegerField(default=0)
@@ -53,6 +63,11 @@ class Invocation(models.Model):
                 condition=Q(status__in=InvocationStatus.values), name="invocation_status_valid"
             ),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="invocation_cost_not_negative"),
+            models.CheckConstraint(
+                condition=Q(actions_count__isnull=True, rejected_actions_count__isnull=True)
+                | Q(rejected_actions_count__lte=F("actions_count")),
+                name="invocation_rejected_within_actions",
+            ),
         ]
         indexes = [
             # Pages list a participant's invocations newest first.

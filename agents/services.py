@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -61,6 +62,28 @@ def initial_action_outcomes(decision: Decision) -> list[dict]:
     return sorted(outcomes, key=lambda item: item["index"])
 
 
+def action_counts(outcomes) -> tuple[int, int]:
+    """Actions proposed (holds excluded) and how many were rejected, by validator or engine,
+    from Invocation.action_outcomes (a JSON string, as some backends return it, is decoded).
+
+    One entry per action index: a later entry for the same index (the executed outcome of
+    a "pending" action) replaces the earlier one.
+    """
+    if isinstance(outcomes, str):
+        try:
+            outcomes = json.loads(outcomes)
+        except ValueError:
+            return 0, 0
+        return action_counts(outcomes) if isinstance(outcomes, (list, str)) else (0, 0)
+    if not isinstance(outcomes, list):
+        return 0, 0
+    last: dict[object, str] = {}
+    for position, item in enumerate(outcomes):
+        if isinstance(item, dict):
+            last[item.get("index", f"#{position}")] = str(item.get("status", ""))
+    return len(last), sum(1 for status in last.values() if status == "rejected")
+
+
 def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -88,6 +111,8 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         error = (error + "\n" if error else "") + outcome.cost_note
     if outcome.notes:
         error = (error + "\n" if error else "") + "; ".join(outcome.notes)
+    outcomes = initial_action_outcomes(outcome.decision)
+    actions, rejected = action_counts(outcomes)
     return Invocation(
         participant_id=answer.participant_id,
         round_id=answer.round_id,
@@ -99,7 +124,9 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         user_prompt=answer.context.user_prompt,
         raw_response=_cut(response.raw_text or "", MAX_RAW_RESPONSE_CHARS),
         parsed_decision=outcome.decision.to_dict(),
-        action_outcomes=initial_action_outcomes(outcome.decision),
+        action_outcomes=outcomes,
+        actions_count=actions,
+        rejected_actions_count=rejected,
         status=outcome.status,
         error=_cut(error, MAX_TEXT_FIELD_CHARS * 5),
         latency_ms=max(0, int(response.latency_ms)),

@@ -4,6 +4,7 @@ Every invariant a competition's rules must satisfy is a database constraint, so 
 (admin, API, shell, a bug) can store rules the engine would have to second-guess.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import models
@@ -232,6 +233,10 @@ class Round(models.Model):
     lease_owner = models.CharField(max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     llm_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    # The snapshot's mids, {symbol: price as a string}, copied when the round completes
+    # (competitions.aggregates) so the buy-and-hold benchmark reads a few bytes per round,
+    # not the snapshot JSON with its candles. Null: not copied yet; readers use the snapshot.
+    prices = models.JSONField(null=True, blank=True, editable=False)
     detail = models.TextField(blank=True, default="", help_text="Why a round failed or was skipped")
     timings = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -246,3 +251,58 @@ class Round(models.Model):
 
     def __str__(self):
         return f"{self.competition_id}#{self.number} @ {self.market_time:%Y-%m-%d %H:%M}Z"
+
+
+class ParticipantAggregate(models.Model):
+    """A participant's fills and closed positions folded into running totals (competitions.aggregates).
+
+    The leaderboard reads these instead of every fill (for its exposure shares) and every
+    closed position (for its trade statistics). round_completed folds in each round's rows;
+    rows written after the watermarks (a round still running, the settlement when a
+    competition stops) are folded in at read time, so a row is never stale, only behind.
+    Decimal sums are kept as strings in JSON: SQLite would round a DecimalField to 15 digits.
+    """
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.CASCADE, primary_key=True, related_name="aggregate"
+    )
+    # Folded: the account's equity snapshots with id <= snapshot_watermark, its fills with
+    # id <= fill_watermark and its closed positions whose last fill id <= trade_watermark.
+    snapshot_watermark = models.BigIntegerField(default=0)
+    fill_watermark = models.BigIntegerField(default=0)
+    trade_watermark = models.BigIntegerField(default=0)
+    # Exposure: [[symbol, net quantity, last fill price], ...] in first-fill order, and the
+    # equity points (snapshot market times) counted by the sign of net exposure at each.
+    net_exposure = models.JSONField(default=list, blank=True)
+    last_point_at = models.DateTimeField(null=True, blank=True)
+    last_point_sign = models.SmallIntegerField(default=0)
+    long_points = models.PositiveIntegerField(default=0)
+    short_points = models.PositiveIntegerField(default=0)
+    flat_points = models.PositiveIntegerField(default=0)
+    # Closed trades (analytics.TradeTotals): counts, PnL sums as Decimal strings
+    # {"net", "gross_win", "gross_loss", "largest_win", "largest_loss"} and holding times
+    # as [[microseconds, trades], ...] for the median.
+    trades = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    pnl_sums = models.JSONField(default=dict, blank=True)
+    holding_trades = models.PositiveIntegerField(default=0)
+    holding_total = models.DurationField(default=timedelta(0))
+    holdings = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_point_sign__gte=-1, last_point_sign__lte=1), name="aggregate_sign_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(trades__gte=F("wins") + F("losses")), name="aggregate_wins_losses_within_trades"
+            ),
+            models.CheckConstraint(
+                condition=Q(trades__gte=F("holding_trades")), name="aggregate_holdings_within_trades"
+            ),
+        ]
+
+    def __str__(self):
+        return f"aggregate of participant {self.participant_id} to snapshot {self.snapshot_watermark}"

@@ -201,12 +201,13 @@ def compare_get(
 
     Every chosen participant's returns are taken on one grid of market times (aligned_returns),
     so each resample compares them on the same rounds; only the chosen ones are resampled.
-    Also returns the full equity histories, for the chart.
+    Also returns the full equity histories, for the chart. Only the chosen participants are
+    read (their rows' ranks are among themselves; the page does not show them).
     """
-    by_id = {row.participant_id: row for row in selectors.leaderboard_list(competition_id=competition.pk)}
+    board = selectors.leaderboard_get(competition_id=competition.pk, participant_ids=participant_ids)
+    by_id = {row.participant_id: row for row in board.rows}
     rows = [by_id[pk] for pk in participant_ids if pk in by_id]
-    full = selectors.equity_history(competition_id=competition.pk, target_points=10**9)
-    histories = {row.participant_id: full.get(row.participant_id, []) for row in rows}
+    histories = {row.participant_id: board.equity.get(row.participant_id, []) for row in rows}
     pairs: list[analytics.PairComparison] = []
     aligned = 0
     if len(rows) >= 2:

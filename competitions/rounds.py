@@ -39,7 +39,8 @@ from agents.invoke import AgentOutcome, invoke_agent
 from agents.models import Invocation
 from agents.prompt import build_context
 from agents.providers import IN_PROCESS_PROVIDERS
-from agents.services import InvocationAnswer, invocations_record
+from agents.services import InvocationAnswer, action_counts, invocations_record
+from gauntlet.db import update_rows
 from gauntlet.errors import ConflictError
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
@@ -116,13 +117,13 @@ def round_claim(*, competition_id: int, number: int, market_time: datetime, owne
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=lease_seconds())
+    fields = {"competition_id": competition_id, "number": number, "market_time": market_time,
+              "lease_owner": owner, "lease_expires_at": lease_until}
     try:
-        with transaction.atomic():
-            round_ = Round.objects.create(
-                competition_id=competition_id, number=number, market_time=market_time,
-                lease_owner=owner, lease_expires_at=lease_until,
-            )
-        return round_
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate leaves the caller's transaction usable
+                return Round.objects.create(**fields)
+        return Round.objects.create(**fields)  # one autocommitted INSERT
     except IntegrityError:
         pass
     round_ = Round.objects.get(competition_id=competition_id, number=number)
@@ -364,8 +365,11 @@ class _RoundRun:
             snapshot, dataset = fetched
             round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset)
             round_.phase = "snapshot"
-        # what every agent sees, read back exactly as stored (a resumed round sees the same)
-        self.snapshot = snapshot_from_record(round_.snapshot)
+            # what every agent sees; a snapshot survives its stored form unchanged
+            # (marketdata tests prove it), so a resumed round sees the same
+            self.snapshot = snapshot
+        else:
+            self.snapshot = snapshot_from_record(round_.snapshot)
         changed = fetched is not None
         if not _phase_done(round_, "bars"):
             book = self._process_market_moves(book)
@@ -587,7 +591,7 @@ class _RoundRun:
         else:
             invocations = list(
                 Invocation.objects.filter(round=self.round)
-                .only("id", "participant_id", "action_outcomes", "cost_usd")
+                .only("id", "participant_id", "action_outcomes", "cost_usd", "actions_count", "rejected_actions_count")
                 .order_by("participant_id")
             )
         changed: list[Invocation] = []
@@ -621,8 +625,10 @@ class _RoundRun:
         book.flush()  # the orders get their ids before the outcomes name them
         for (_, item), result in zip(pending, results, strict=True):
             item.update(_action_outcome(result))
+        for invocation in changed:
+            invocation.actions_count, invocation.rejected_actions_count = action_counts(invocation.action_outcomes)
         if changed:
-            Invocation.objects.bulk_update(changed, ["action_outcomes"])
+            update_rows(Invocation, changed, ["action_outcomes", "actions_count", "rejected_actions_count"])
         self.round.phase = "executed"
 
     def _market_open(self, symbol: str) -> bool:
@@ -662,8 +668,11 @@ class _RoundRun:
             cost = Invocation.objects.filter(round=self.round).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
         with transaction.atomic(savepoint=False):  # part of the settling transaction
             self.round.llm_cost_usd = cost
+            # the mids, for the buy-and-hold benchmark (aggregates.snapshot_prices' form)
+            self.round.prices = {symbol: str(price) for symbol, price in self.snapshot.prices.items()}
             self._finish(Round.Status.COMPLETED, "")
-            aggregates.round_completed(round_=self.round)
+            if _fold_due(self.competition.pk, final=self.final):
+                aggregates.participants_fold(competition_id=self.competition.pk)
             Competition.objects.filter(pk=self.competition.pk).filter(
                 Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
             ).update(market_time=self.round.market_time)
@@ -681,6 +690,20 @@ class _RoundRun:
     def _fail(self, detail: str) -> None:
         logger.warning("round %s of competition %s failed: %s", self.round.number, self.competition.pk, detail)
         self._finish(Round.Status.FAILED, detail)
+
+
+# Participants' stored aggregates are folded at most this often per competition and process:
+# a replay runs tens of rounds a second, and pages fold whatever a fold has not reached yet.
+AGGREGATE_FOLD_SECONDS = 1.0
+_last_fold: dict[int, float] = {}
+
+
+def _fold_due(competition_id: int, *, final: bool) -> bool:
+    now = time.monotonic()
+    if final or now - _last_fold.get(competition_id, -AGGREGATE_FOLD_SECONDS) >= AGGREGATE_FOLD_SECONDS:
+        _last_fold[competition_id] = now
+        return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,20 @@ How rows become metric inputs (docs/analytics.md, "From rows to metrics"):
   start, first snapshot - one interval);
 - trades: closed Position rows, net PnL = realised PnL - fees + funding (funding is signed,
   + received);
-- exposure and leverage: net quantity per symbol replayed from Fill rows, marked at the mid
-  prices of the round snapshot the equity point was marked at;
+- exposure: net quantity per symbol replayed from Fill rows, each symbol at its last fill
+  price, at each equity point; leverage: gross notional from the snapshots;
 - ledger sums: LedgerEntry amounts by kind (fees and funding reported as paid, positive);
-- LLM: Invocation rows (status, latency, tokens, cost, action outcomes).
+- LLM: Invocation rows (status, latency, tokens, cost, action outcome counts).
+
+Trades and exposure come from competitions.aggregates: the stored running totals of each
+participant (ParticipantAggregate, folded as rounds complete) plus the same fold over the
+rows written after them, so a page reads the fills and closed positions of the last round,
+not of the whole competition, and gets exactly what a fold from scratch would give.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,8 +48,9 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
 
 from agents.models import Invocation
-from competitions import analytics
-from competitions.analytics import ClosedTrade, InvocationRecord, PairComparison, ParticipantMetrics
+from competitions import aggregates, analytics
+from competitions.aggregates import ParticipantFold
+from competitions.analytics import InvocationRecord, PairComparison, ParticipantMetrics
 from competitions.models import Competition, Participant, Round
 from marketdata.models import MarketSnapshotRecord
 from trading.models import EquitySnapshot, Fill, LedgerEntry, Position
@@ -179,9 +183,10 @@ class _ParticipantData:
     gross_notional: list[float] = field(default_factory=list)
     unrealised: float | None = None
     ledger: dict[str, Decimal] = field(default_factory=dict)
-    trades: list[ClosedTrade] = field(default_factory=list)
-    # (market time, symbol, signed quantity, price), oldest first
-    fills: list[tuple[datetime, str, Decimal, Decimal]] = field(default_factory=list)
+    # exposure and trade totals: stored ones, then (at load) the rows past their watermarks
+    fold: ParticipantFold = field(default_factory=ParticipantFold)
+    # (snapshot id, market time) of the snapshots past the fold's snapshot watermark
+    new_points: list[tuple[int, datetime]] = field(default_factory=list)
     invocations: list[InvocationRecord] = field(default_factory=list)
 
 
@@ -206,7 +211,9 @@ def _as_float(column: str) -> Cast:
     return Cast(column, FloatField())
 
 
-def _load_snapshots(competition: Competition, participants: Iterable[_ParticipantData]) -> None:
+def _load_snapshots(
+    competition: Competition, participants: Iterable[_ParticipantData], *, new_points: bool = False
+) -> None:
     """Fill times, equity, gross notional and last unrealised PnL from the equity snapshots.
 
     Two queries (three when a snapshot names a round the competition has no row for): a
@@ -214,6 +221,7 @@ def _load_snapshots(competition: Competition, participants: Iterable[_Participan
     datetime objects instead of converting one each. Gross notional is read back from the
     stored maintenance requirement (the engine's: gross notional at mark x maintenance %).
     A re-marked round (two snapshots at one market time) counts once, with the later values.
+    new_points: also collect the snapshots past each participant's fold (its new_points).
     """
     by_account = {p.account_id: p for p in participants if p.account_id is not None}
     if not by_account:
@@ -243,6 +251,8 @@ def _load_snapshots(competition: Competition, participants: Iterable[_Participan
         participant = by_account[account_id]
         if moment is None:
             moment = round_times.get(number) or own_times[snapshot_id]
+        if new_points and snapshot_id > participant.fold.snapshot_watermark:
+            participant.new_points.append((snapshot_id, moment))
         gross = maintenance / maintenance_rate if maintenance_rate > 0 else 0.0
         if participant.times and participant.times[-1] == moment:
             participant.equity[-1], participant.gross_notional[-1] = equity, gross
@@ -256,15 +266,18 @@ def _load_snapshots(competition: Competition, participants: Iterable[_Participan
 def _load_participants(
     competition: Competition, participant_ids: Sequence[int] | None = None, *, equity_only: bool = False
 ) -> dict[int, _ParticipantData]:
-    """Participants with their accounts, equity snapshots, ledger sums, closed trades, fills
-    and invocations: eight queries whatever the history (three with equity_only)."""
+    """Participants with their accounts, stored aggregates, equity snapshots, ledger sums,
+    trade and exposure totals and invocations: eight queries whatever the history (three
+    with equity_only)."""
     participants = Participant.objects.filter(competition=competition)
     if participant_ids is not None:
         participants = participants.filter(pk__in=participant_ids)
+    stored_columns = () if equity_only else tuple(f"aggregate__{name}" for name in aggregates.STORED_FIELDS)
     data: dict[int, _ParticipantData] = {}
-    for pk, name, provider, model, status, account_id, capital in participants.order_by("id").values_list(
-        "id", "name", "llm_provider", "llm_model", "status", "account__id", "account__initial_capital"
-    ):
+    columns = ("id", "name", "llm_provider", "llm_model", "status", "account__id", "account__initial_capital")
+    for pk, name, provider, model, status, account_id, capital, *stored in participants.order_by(
+        "id"
+    ).values_list(*columns, *stored_columns):
         data[pk] = _ParticipantData(
             pk,
             name,
@@ -274,10 +287,13 @@ def _load_participants(
             account_id,
             capital if capital is not None else competition.initial_capital,
         )
+        if stored:
+            stored_values = dict(zip(aggregates.STORED_FIELDS, stored, strict=True))
+            data[pk].fold = ParticipantFold.from_stored(stored_values)
     by_account = {p.account_id: p for p in data.values() if p.account_id is not None}
     if not data:
         return data
-    _load_snapshots(competition, data.values())
+    _load_snapshots(competition, data.values(), new_points=not equity_only)
     if equity_only:
         return data
     account_filter = {"account_id__in": list(by_account)}
@@ -291,34 +307,38 @@ def _load_participants(
     ):
         by_account[account_id].ledger[kind] = Decimal(total)
 
-    for account_id, realised, fees, funding, opened_at, closed_at in (
-        Position.objects.filter(is_open=False, **account_filter)
-        .order_by("closed_at", "id")
-        .values_list("account_id", "realised_pnl", "fees", "funding", "opened_at", "closed_at")
-    ):
-        by_account[account_id].trades.append(ClosedTrade(realised - fees + funding, opened_at, closed_at))
+    # the fills and closed positions past the stored totals (all of them when none are stored)
+    fills, _ = aggregates.fills_after({pk: p.fold.fill_watermark for pk, p in by_account.items()})
+    closed = aggregates.closed_after({pk: p.fold.trade_watermark for pk, p in by_account.items()})
+    for account_id, participant in by_account.items():
+        participant.fold.fold(
+            points=participant.new_points, fills=fills[account_id], closed=closed[account_id]
+        )
 
-    for account_id, moment, symbol, side, quantity, price in (
-        Fill.objects.filter(**account_filter)
-        .order_by("market_time", "id")
-        .values_list("account_id", "market_time", "symbol", "side", "quantity", "price")
+    # action outcomes are counted when a round completes; until then (or for invocations
+    # written without a round) the JSON is read and counted here
+    uncounted_outcomes = Case(
+        When(actions_count__isnull=True, then=Cast("action_outcomes", TextField())),
+        default=None,
+        output_field=TextField(),
+    )
+    for participant_id, status, latency_ms, input_tokens, output_tokens, cost, actions, rejected, text in (
+        Invocation.objects.filter(participant_id__in=list(data))
+        .order_by("round_id", "participant_id")
+        .values_list(
+            "participant_id",
+            "status",
+            "latency_ms",
+            "input_tokens",
+            "output_tokens",
+            _as_float("cost_usd"),
+            "actions_count",
+            "rejected_actions_count",
+            uncounted_outcomes,
+        )
     ):
-        by_account[account_id].fills.append((moment, symbol, quantity if side == "buy" else -quantity, price))
-
-    invocations = Invocation.objects.filter(participant_id__in=list(data))
-    # outcomes are decoded only where the agent proposed something: a hold stores []
-    action_counts = {
-        pk: _count_actions(text)
-        for pk, text in invocations.exclude(action_outcomes=[])
-        .order_by()
-        .values_list("id", Cast("action_outcomes", TextField()))
-    }
-    for pk, participant_id, status, latency_ms, input_tokens, output_tokens, cost in invocations.order_by(
-        "round_id", "participant_id"
-    ).values_list(
-        "id", "participant_id", "status", "latency_ms", "input_tokens", "output_tokens", "cost_usd"
-    ):
-        actions, rejected = action_counts.get(pk, (0, 0))
+        if actions is None:
+            actions, rejected = _count_actions(text)
         data[participant_id].invocations.append(
             InvocationRecord(
                 outcome=_OUTCOMES.get(status, "error"),
@@ -327,34 +347,18 @@ def _load_participants(
                 output_tokens=output_tokens,
                 cost_usd=cost,
                 actions=actions,
-                rejected_actions=rejected,
+                rejected_actions=rejected or 0,
             )
         )
     return data
 
 
 def _count_actions(text: str | None) -> tuple[int, int]:
-    """Actions proposed (holds excluded) and how many were rejected, by validator or engine,
-    from Invocation.action_outcomes as JSON text (a hold's "[]" is never decoded).
-
-    One entry per action index: a later entry for the same index (the executed outcome of
-    a "pending" action) replaces the earlier one.
-    """
+    """aggregates.action_counts of Invocation.action_outcomes as JSON text (a hold's "[]" is
+    never decoded)."""
     if not text or text.strip() == "[]":
         return 0, 0
-    try:
-        outcomes = json.loads(text)
-    except ValueError:
-        return 0, 0
-    if isinstance(outcomes, str):  # a backend that returns the JSON string encoded once more
-        return _count_actions(outcomes)
-    if not isinstance(outcomes, list):
-        return 0, 0
-    last: dict[Any, str] = {}
-    for position, item in enumerate(outcomes):
-        if isinstance(item, dict):
-            last[item.get("index", f"#{position}")] = str(item.get("status", ""))
-    return len(last), sum(1 for status in last.values() if status == "rejected")
+    return aggregates.action_counts(text)
 
 
 def _snapshot_symbols(competition: Competition) -> list[str]:
@@ -373,12 +377,17 @@ def _snapshot_symbols(competition: Competition) -> list[str]:
 def _load_round_prices(competition: Competition, symbols: Iterable[str]) -> _RoundPrices:
     """Mid price per symbol at every round that stored a snapshot, in one query.
 
-    Only the prices are read out of the stored JSON (the database extracts them), not the
-    candles and indicators around them.
+    From Round.prices (the mids copied when the round completed); a round without them yet
+    has them extracted from its snapshot JSON by the database, not the candles around them.
     """
     symbols = sorted(set(symbols))
+    snapshot_symbols = KeyTransform("symbols", "snapshot__payload")
     expressions = [
-        KeyTextTransform("price", KeyTransform(symbol, KeyTransform("symbols", "snapshot__payload")))
+        Case(
+            When(prices__isnull=True, then=KeyTextTransform("price", KeyTransform(symbol, snapshot_symbols))),
+            default=KeyTextTransform(symbol, "prices"),
+            output_field=TextField(),
+        )
         for symbol in symbols
     ]
     times: list[datetime] = []
@@ -417,33 +426,6 @@ def _equity_series(
     )
 
 
-def _net_exposure(participant: _ParticipantData) -> list[float]:
-    """Per equity snapshot, the net signed notional of the fills up to its market time, each
-    symbol valued at its last fill price. Only its sign is used (share long / short / flat):
-    exact whenever the open positions are all on one side; with longs and shorts at once the
-    side with the larger notional at the last fill prices wins. Changes only at fills, so it
-    is recomputed only there."""
-    # quantities stay Decimal: a float residue of buy 0.1 + 0.2, sell 0.3 would count as exposure
-    net_quantity: dict[str, Decimal] = defaultdict(Decimal)
-    last_price: dict[str, float] = {}
-    fills = participant.fills
-    net: list[float] = []
-    index = 0
-    current = 0.0
-    for moment in participant.times:
-        if index < len(fills) and fills[index][0] <= moment:
-            while index < len(fills) and fills[index][0] <= moment:
-                _, symbol, signed, price = fills[index]
-                net_quantity[symbol] += signed
-                last_price[symbol] = float(price)
-                index += 1
-            current = sum(
-                float(quantity) * last_price[symbol] for symbol, quantity in net_quantity.items() if quantity
-            )
-        net.append(current)
-    return net
-
-
 def _metrics(competition: Competition, participant: _ParticipantData, periods: float) -> ParticipantMetrics:
     times, equity = _equity_series(competition, participant)
     has_account = participant.account_id is not None
@@ -453,8 +435,8 @@ def _metrics(competition: Competition, participant: _ParticipantData, periods: f
         initial_capital=participant.capital,
         periods_per_year=periods,
         times=times or None,
-        trades=participant.trades,
-        exposure_signs=_net_exposure(participant) if equity else (),
+        trades=participant.fold.trades,
+        exposure_signs=participant.fold.exposure if equity else (),
         gross_notional=[0.0, *participant.gross_notional] if equity else None,
         invocations=participant.invocations,
         realised_pnl=ledger.get("realised_pnl", Decimal(0)) if has_account else None,
@@ -484,6 +466,58 @@ def _row(
 # --- leaderboard ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Leaderboard:
+    """Ranked rows and what a page draws beside them, from one load of the competition.
+
+    equity: participant id -> [(market time, equity)] with the capital point first, not
+    downsampled (as equity_history before downsampling); benchmark: the buy-and-hold
+    reference (buy_and_hold_reference), [] unless asked for or before the first round.
+    """
+
+    rows: list[LeaderboardRow]
+    equity: dict[int, list[TimePoint]]
+    benchmark: list[TimePoint]
+
+
+def leaderboard_get(
+    *,
+    competition_id: int,
+    metric: str = analytics.DEFAULT_LEADERBOARD_METRIC,
+    include_benchmark: bool = False,
+    participant_ids: Sequence[int] | None = None,
+) -> Leaderboard:
+    """The leaderboard (as leaderboard_list) with every participant's equity history and,
+    with include_benchmark, the buy-and-hold reference the benchmark row was computed from.
+
+    participant_ids: only these participants, ranked among themselves. At most 8 queries
+    (10 with the benchmark) whatever the number of participants, rounds, fills or invocations.
+    """
+    if metric not in analytics.LEADERBOARD_METRICS:
+        raise ValueError(
+            f"unknown leaderboard metric {metric!r}; choose from {sorted(analytics.LEADERBOARD_METRICS)}"
+        )
+    competition = _competition(competition_id)
+    periods = _periods_per_year(competition)
+    participants = _load_participants(competition, participant_ids)
+    rows = [_row(p, _metrics(competition, p, periods)) for p in participants.values()]
+    ranked = [
+        _with_rank(row, rank)
+        for rank, row in enumerate(analytics.leaderboard_sort(rows, metric, metrics_of=_metrics_of), start=1)
+    ]
+    reference: list[TimePoint] = []
+    if include_benchmark:
+        reference = _benchmark(competition)
+        benchmark = _benchmark_row(competition, reference, periods)
+        if benchmark is not None:
+            ranked = analytics.leaderboard_sort([*ranked, benchmark], metric, metrics_of=_metrics_of)
+    return Leaderboard(
+        rows=ranked,
+        equity={p.participant_id: _history(competition, p) for p in participants.values()},
+        benchmark=reference,
+    )
+
+
 def leaderboard_list(
     *,
     competition_id: int,
@@ -496,26 +530,13 @@ def leaderboard_list(
     metric: any key of analytics.LEADERBOARD_METRICS (ValueError naming them otherwise);
     None values sort last, ties keep participant id order. include_benchmark adds the
     buy-and-hold row (rank None) sorted among the participants. limit cuts the list after
-    sorting. At most 9 queries (11 with the benchmark) whatever the number of participants,
+    sorting. At most 8 queries (10 with the benchmark) whatever the number of participants,
     rounds, fills or invocations.
     """
-    if metric not in analytics.LEADERBOARD_METRICS:
-        raise ValueError(
-            f"unknown leaderboard metric {metric!r}; choose from {sorted(analytics.LEADERBOARD_METRICS)}"
-        )
-    competition = _competition(competition_id)
-    periods = _periods_per_year(competition)
-    participants = _load_participants(competition)
-    rows = [_row(p, _metrics(competition, p, periods)) for p in participants.values()]
-    ranked = [
-        _with_rank(row, rank)
-        for rank, row in enumerate(analytics.leaderboard_sort(rows, metric, metrics_of=_metrics_of), start=1)
-    ]
-    if include_benchmark:
-        benchmark = _benchmark_row(competition, periods)
-        if benchmark is not None:
-            ranked = analytics.leaderboard_sort([*ranked, benchmark], metric, metrics_of=_metrics_of)
-    return ranked[:limit] if limit is not None else ranked
+    rows = leaderboard_get(
+        competition_id=competition_id, metric=metric, include_benchmark=include_benchmark
+    ).rows
+    return rows[:limit] if limit is not None else rows
 
 
 def _metrics_of(row: LeaderboardRow) -> ParticipantMetrics:
@@ -536,15 +557,31 @@ def _with_rank(row: LeaderboardRow, rank: int | None) -> LeaderboardRow:
     )
 
 
-def participant_performance(*, participant_id: int) -> LeaderboardRow:
-    """One participant's row (every metric) for its page and the API performance endpoint.
+@dataclass(frozen=True)
+class ParticipantPerformance:
+    """One participant's row and its full equity history ([(market time, equity)], capital first)."""
 
-    rank is None: ranking needs the whole competition (use leaderboard_list). 9 queries.
-    """
+    row: LeaderboardRow
+    equity: list[TimePoint]
+
+
+def participant_performance_get(*, participant_id: int) -> ParticipantPerformance:
+    """participant_performance and the equity history it was computed from, in one load
+    (a page draws the equity and drawdown charts from it: downsample, drawdown_history).
+    8 queries."""
     participant = Participant.objects.select_related("competition").get(pk=participant_id)
     competition = participant.competition
     data = _load_participants(competition, [participant_id])[participant_id]
-    return _row(data, _metrics(competition, data, _periods_per_year(competition)))
+    row = _row(data, _metrics(competition, data, _periods_per_year(competition)))
+    return ParticipantPerformance(row=row, equity=_history(competition, data))
+
+
+def participant_performance(*, participant_id: int) -> LeaderboardRow:
+    """One participant's row (every metric) for its page and the API performance endpoint.
+
+    rank is None: ranking needs the whole competition (use leaderboard_list). 8 queries.
+    """
+    return participant_performance_get(participant_id=participant_id).row
 
 
 # --- buy-and-hold benchmark ---------------------------------------------------------------
@@ -577,14 +614,17 @@ def buy_and_hold_reference(*, competition_id: int) -> list[TimePoint]:
     costs, held to the last round: E_t = sum_i (C / n / P_i,first) x P_i,t. Empty before the
     first round. Two or three queries.
     """
-    competition = _competition(competition_id)
+    return _benchmark(_competition(competition_id))
+
+
+def _benchmark(competition: Competition) -> list[TimePoint]:
     symbols = _snapshot_symbols(competition)
     return _buy_and_hold(competition, _load_round_prices(competition, symbols), symbols)
 
 
-def _benchmark_row(competition: Competition, periods: float) -> LeaderboardRow | None:
-    symbols = _snapshot_symbols(competition)
-    points = _buy_and_hold(competition, _load_round_prices(competition, symbols), symbols)
+def _benchmark_row(
+    competition: Competition, points: list[TimePoint], periods: float
+) -> LeaderboardRow | None:
     if not points:
         return None
     metrics = analytics.participant_metrics(
@@ -741,12 +781,16 @@ def participant_equity_history(*, participant_id: int, target_points: int = 500)
 def participant_drawdown_history(*, participant_id: int, target_points: int = 500) -> list[TimePoint]:
     """[(market time, drawdown %)] (<= 0, E_t / running peak - 1, x 100), downsampled keeping the
     deepest point of each bucket so the max drawdown stays on the chart. Three queries."""
-    series = _participant_series(participant_id)
+    return drawdown_history(_participant_series(participant_id), target_points)
+
+
+def drawdown_history(equity: Sequence[TimePoint], target_points: int = 500) -> list[TimePoint]:
+    """participant_drawdown_history from an equity history already loaded (no query)."""
     points: list[TimePoint] = []
     peak = -math.inf
-    for moment, equity in series:
-        peak = max(peak, equity)
-        points.append((moment, (equity / peak - 1.0) * 100.0 if peak > 0 else 0.0))
+    for moment, value in equity:
+        peak = max(peak, value)
+        points.append((moment, (value / peak - 1.0) * 100.0 if peak > 0 else 0.0))
     return _downsample_deepest(points, target_points)
 
 
@@ -984,9 +1028,11 @@ def participant_invocations(
     return _decision_lines(invocations[:limit] if limit is not None else invocations)
 
 
-def participant_positions(*, participant_id: int, status: str = "open") -> list[Position]:
-    """Open positions (oldest first) or closed ones (latest closed first), as Position rows.
-    Closed rows carry `net_pnl` (realised - fees + funding). One query.
+def participant_positions(
+    *, participant_id: int, status: str = "open", limit: int | None = None
+) -> list[Position]:
+    """Open positions (oldest first) or closed ones (latest closed first), as Position rows,
+    the first `limit` of them. Closed rows carry `net_pnl` (realised - fees + funding). One query.
 
     Open positions' unrealised PnL needs prices: trading.selectors.account_view has it.
     """
@@ -994,7 +1040,7 @@ def participant_positions(*, participant_id: int, status: str = "open") -> list[
         raise ValueError("status must be 'open' or 'closed'")
     rows = Position.objects.filter(account__participant_id=participant_id, is_open=status == "open")
     rows = rows.order_by("opened_at", "id") if status == "open" else rows.order_by("-closed_at", "-id")
-    positions = list(rows)
+    positions = list(rows[:limit] if limit is not None else rows)
     for position in positions:
         position.net_pnl = position.realised_pnl - position.fees + position.funding
     return positions
@@ -1005,18 +1051,23 @@ __all__ = [
     "ROW_COLUMNS",
     "DecisionLine",
     "FillLine",
+    "Leaderboard",
     "LeaderboardRow",
+    "ParticipantPerformance",
     "aligned_returns",
     "buy_and_hold_reference",
     "competition_list",
     "downsample",
+    "drawdown_history",
     "equity_history",
+    "leaderboard_get",
     "leaderboard_list",
     "participant_drawdown_history",
     "participant_equity_history",
     "participant_fills",
     "participant_invocations",
     "participant_performance",
+    "participant_performance_get",
     "participant_positions",
     "recent_decisions",
     "recent_fills",

@@ -144,14 +144,15 @@ def competition_dashboard(request: HttpRequest, competition_id: int) -> HttpResp
 
 
 def _dashboard_context(competition: Competition, sort: str) -> dict:
-    rows = selectors.leaderboard_list(competition_id=competition.pk, metric=sort, include_benchmark=True)
+    # one load for the table and the chart: the benchmark row and line share one computation
+    board = selectors.leaderboard_get(competition_id=competition.pk, metric=sort, include_benchmark=True)
+    rows = board.rows
     participants = [row for row in rows if not row.is_benchmark]
     colors = _colors(row.participant_id for row in participants)
-    history = selectors.equity_history(competition_id=competition.pk, target_points=DASHBOARD_CHART_POINTS)
     lines = [
         figures.Line(
             name=row.name,
-            points=history.get(row.participant_id, []),
+            points=selectors.downsample(board.equity.get(row.participant_id, []), DASHBOARD_CHART_POINTS),
             color=colors[row.participant_id],
             kind="baseline" if row.is_baseline else "model",
         )
@@ -159,11 +160,10 @@ def _dashboard_context(competition: Competition, sort: str) -> dict:
     ]
     benchmark = next((row for row in rows if row.is_benchmark), None)
     if benchmark is not None:
-        reference = selectors.buy_and_hold_reference(competition_id=competition.pk)
         lines.append(
             figures.Line(
                 name=benchmark.name,
-                points=selectors.downsample(reference, DASHBOARD_CHART_POINTS),
+                points=selectors.downsample(board.benchmark, DASHBOARD_CHART_POINTS),
                 color=BENCHMARK_COLOR,
                 kind="benchmark",
             )
@@ -207,25 +207,24 @@ def participant_detail(request: HttpRequest, competition_id: int, participant_id
 
 
 def _participant_context(competition: Competition, participant: Participant) -> dict:
-    performance = selectors.participant_performance(participant_id=participant.pk)
+    # the metrics and both charts from one load of the participant's history
+    performance = selectors.participant_performance_get(participant_id=participant.pk)
+    metrics = performance.row.metrics
     market_at, quotes = page_queries.market_quotes(competition)
     account, open_positions = page_queries.open_book(participant, {q.symbol: q.price for q in quotes})
-    closed = selectors.participant_positions(participant_id=participant.pk, status="closed")
-    equity_points = selectors.participant_equity_history(
-        participant_id=participant.pk, target_points=CHART_POINTS
-    )
-    drawdown_points = selectors.participant_drawdown_history(
-        participant_id=participant.pk, target_points=CHART_POINTS
-    )
+    equity_points = selectors.downsample(performance.equity, CHART_POINTS)
+    drawdown_points = selectors.drawdown_history(performance.equity, CHART_POINTS)
     return {
         "competition": competition,
         "participant": participant,
-        "metrics": performance.metrics,
+        "metrics": metrics,
         "account": account,
         "open_positions": open_positions,
         "marked_at": market_at,
-        "closed_positions": closed[:CLOSED_POSITIONS],
-        "closed_count": len(closed),
+        "closed_positions": selectors.participant_positions(
+            participant_id=participant.pk, status="closed", limit=CLOSED_POSITIONS
+        ),
+        "closed_count": metrics.trades,  # every closed position is one trade
         "fills": selectors.participant_fills(participant_id=participant.pk, limit=PARTICIPANT_FILLS),
         "invocations": selectors.participant_invocations(
             participant_id=participant.pk, limit=INVOCATION_LOG_SIZE

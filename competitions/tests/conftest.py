@@ -57,3 +57,14 @@ def replay_market(db):
     candles_store(dataset_name=TEST_DATASET, symbol="BTC/USDT", timeframe="1h", parsed=_rows(btc_close))
     candles_store(dataset_name=TEST_DATASET, symbol="ETH/USDT", timeframe="1h", parsed=_rows(eth_close))
     return TEST_DATASET
+
+
+@pytest.fixture(autouse=True)
+def fold_throttle_forgotten():
+    """Ids restart in every test's database: a fold remembered from another test's
+    competition must not hold this one's back."""
+    from competitions import rounds
+
+    rounds._last_fold.clear()
+    yield
+    rounds._last_fold.clear()

@@ -18,6 +18,7 @@ from decimal import Decimal
 import factory
 
 from agents.models import Invocation
+from competitions import aggregates
 from competitions.models import Competition, Participant, Round
 from competitions.services import competition_create, competition_start, participant_register
 from competitions.tests.factories import CompetitionFactory, ParticipantFactory
@@ -110,7 +111,7 @@ def ledger_competition(
     Each round every participant places `orders_per_round` orders, alternately opening 1000 USD
     of BTC/USDT at 2x and closing it (so the fill count is participants x rounds x
     orders_per_round), gets one invocation whose reasoning names the round, and one equity
-    snapshot.
+    snapshot; then the round's aggregates are stored, as when a round completes.
     """
     rng = random.Random(seed)
     competition = CompetitionFactory(status=Competition.Status.ACTIVE, symbols=SYMBOLS)
@@ -177,6 +178,8 @@ def ledger_competition(
             invocation.raw_response = json.dumps(invocation.parsed_decision)
             invocation.save(update_fields=["action_outcomes", "parsed_decision", "raw_response"])
             account_mark(participant=player, prices=prices, market_time=market_time, round_number=number)
+        # what competitions.rounds does as it completes a round
+        aggregates.round_completed(round_=round_)
     Competition.objects.filter(pk=competition.pk).update(
         status=status, market_time=competition.start_time + timedelta(hours=rounds)
     )

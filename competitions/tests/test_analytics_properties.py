@@ -1,11 +1,14 @@
 """Properties that hold for any equity path, checked on generated ones."""
 
 import math
+import statistics
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from competitions import analytics
+from competitions.analytics import ClosedTrade
 
 equity_paths = st.lists(
     st.floats(min_value=1.0, max_value=1e7, allow_nan=False, allow_infinity=False), min_size=1, max_size=60
@@ -50,3 +53,26 @@ def test_participant_metrics_never_produce_nan(equity):
     for value in vars(metrics).values():
         if isinstance(value, float):
             assert not math.isnan(value)
+
+
+trades_lists = st.lists(
+    st.tuples(
+        st.decimals(min_value=-1000, max_value=1000, places=10, allow_nan=False, allow_infinity=False),
+        st.integers(min_value=0, max_value=10**9),  # holding in microseconds
+    ),
+    max_size=40,
+)
+
+
+@given(trades_lists, st.randoms())
+def test_trade_totals_give_the_same_stats_in_any_order_with_the_exact_median_holding(rows, rng):
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    trades = [ClosedTrade(pnl, start, start + timedelta(microseconds=us)) for pnl, us in rows]
+    stats = analytics.trade_stats(trades)
+    shuffled = list(trades)
+    rng.shuffle(shuffled)
+    assert analytics.trade_stats(shuffled) == stats
+    holdings = [timedelta(microseconds=us) for _, us in rows]
+    assert stats.median_holding == (statistics.median(holdings) if holdings else None)
+    assert stats.average_holding == (sum(holdings, timedelta(0)) / len(holdings) if holdings else None)
+    assert stats.expectancy == (float(sum(pnl for pnl, _ in rows) / len(rows)) if rows else None)

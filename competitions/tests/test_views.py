@@ -1,5 +1,6 @@
 """Pages and their HTMX partials: what they show, when polling stops, how many queries they cost."""
 
+import json
 import re
 from decimal import Decimal
 
@@ -193,13 +194,34 @@ def test_dashboard_query_count_does_not_grow_with_participants_or_fills(
     small = ledger_competition(participants=2, rounds=2)
     big = ledger_competition(participants=10, rounds=12, orders_per_round=2)
     assert Fill.objects.filter(account__participant__competition=big).count() == 10 * 12 * 2
-    with django_assert_max_num_queries(24) as small_queries:
+    with django_assert_max_num_queries(16) as small_queries:
         client.get(dashboard_url(small))
-    with django_assert_max_num_queries(24) as big_queries:
+    with django_assert_max_num_queries(16) as big_queries:
         client.get(dashboard_url(big))
     assert len(big_queries.captured_queries) == len(small_queries.captured_queries)
-    with django_assert_max_num_queries(24):
+    with django_assert_max_num_queries(16):
         client.get(dashboard_url(big), **HX)
+
+
+def test_dashboard_computes_the_benchmark_once_for_its_row_and_its_line(client, competition, monkeypatch):
+    from competitions import selectors
+
+    calls = []
+    load_round_prices = selectors._load_round_prices
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return load_round_prices(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "_load_round_prices", counted)
+    response = client.get(dashboard_url(competition))
+    assert len(calls) == 1
+    figure = json.loads(response.context["equity_json"])
+    line = next(trace for trace in figure["data"] if trace["name"] == selectors.BENCHMARK_NAME)
+    reference = selectors.buy_and_hold_reference(competition_id=competition.pk)
+    assert line["y"] == [round(equity, 2) for _, equity in reference]  # the chart rounds to cents
+    row = next(row for row in response.context["rows"] if row.is_benchmark)
+    assert row.equity == reference[-1][1]
 
 
 # --- participant page --------------------------------------------------------------------------
@@ -249,11 +271,33 @@ def test_participant_of_another_competition_is_404(client, competition):
 def test_participant_page_query_count_is_constant(client, django_assert_max_num_queries):
     small = ledger_competition(participants=1, rounds=2).participants.get()
     big = ledger_competition(participants=2, rounds=15, orders_per_round=2).participants.first()
-    with django_assert_max_num_queries(28) as small_queries:
+    with django_assert_max_num_queries(20) as small_queries:
         client.get(participant_url(small))
-    with django_assert_max_num_queries(28) as big_queries:
+    with django_assert_max_num_queries(20) as big_queries:
         client.get(participant_url(big))
     assert len(big_queries.captured_queries) == len(small_queries.captured_queries)
+
+
+def test_participant_page_charts_and_counts_are_the_selectors_numbers(client):
+    from competitions import figures, selectors
+    from competitions.views import CHART_POINTS
+
+    competition = ledger_competition(participants=2, rounds=6, orders_per_round=2)
+    participant = competition.participants.order_by("id").last()
+    response = client.get(participant_url(participant))
+    equity = json.loads(response.context["equity_json"])["data"][0]
+    expected = selectors.participant_equity_history(participant_id=participant.pk, target_points=CHART_POINTS)
+    assert equity["y"] == [round(value, 2) for _, value in expected]  # the chart rounds to cents
+    drawdown = json.loads(response.context["drawdown_json"])
+    assert drawdown == json.loads(
+        figures.drawdown_figure(
+            selectors.participant_drawdown_history(participant_id=participant.pk, target_points=CHART_POINTS),
+            uirevision=f"drawdown-{participant.pk}",
+        )
+    )
+    closed = selectors.participant_positions(participant_id=participant.pk, status="closed")
+    assert response.context["closed_count"] == len(closed) == 6
+    assert [p.pk for p in response.context["closed_positions"]] == [p.pk for p in closed]
 
 
 # --- invocation --------------------------------------------------------------------------------
