@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from competitions.models import Competition, Participant
+from gauntlet.db import update_rows
 from trading import engine
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
 
@@ -154,24 +155,19 @@ class _Writes:
         groups: dict[tuple[str, ...], list[Position]] = {}
         for row, fields in self.changed_positions.values():
             groups.setdefault(tuple(sorted(fields)), []).append(row)
-        for fields, rows in groups.items():
-            if len(rows) == 1:
-                rows[0].save(update_fields=fields)
-            else:  # e.g. funding on every open position: one statement
-                Position.objects.bulk_update(rows, fields)
+        for fields, rows in groups.items():  # e.g. funding on every open position: one statement
+            update_rows(Position, rows, fields)
         if self.new_positions:
             Position.objects.bulk_create(self.new_positions)
         if self.fills:
             Fill.objects.bulk_create(self.fills)
         if self.entries:
             LedgerEntry.objects.bulk_create(self.entries)
-        if len(self.accounts) == 1:
-            next(iter(self.accounts.values())).save(update_fields=["cash", "updated_at"])
-        elif self.accounts:
+        if self.accounts:
             now = timezone.now()
             for account in self.accounts.values():
                 account.updated_at = now
-            Account.objects.bulk_update(list(self.accounts.values()), ["cash", "updated_at"])
+            update_rows(Account, self.accounts.values(), ["cash", "updated_at"])
         self.__init__()
 
 
@@ -639,8 +635,14 @@ def account_close_all(
 
 def _lock_competition(competition: Competition, participant_ids: list[int] | None = None):
     """Lock the accounts (in id order, so concurrent lockers never deadlock) and load their open rows."""
-    accounts = Account.objects.select_for_update().select_related("participant").filter(
-        participant__competition=competition
+    accounts = (
+        Account.objects.select_for_update()
+        .select_related("participant")
+        # what the round's steps read of a participant (not its model config or key)
+        .only("id", "participant_id", "initial_capital", "cash", "updated_at",
+              "participant__id", "participant__competition_id", "participant__status",
+              "participant__status_reason", "participant__name")
+        .filter(participant__competition=competition)
     )
     if participant_ids is not None:
         accounts = accounts.filter(participant_id__in=participant_ids)

@@ -79,3 +79,23 @@ def test_a_synthetic_snapshot_is_labelled_with_its_seed():
         at=datetime(2024, 1, 2, tzinfo=UTC),
     )
     assert (record.source, record.dataset) == ("synthetic", "seed-4")
+
+
+@pytest.mark.django_db
+def test_a_real_snapshot_is_unchanged_by_storing_it_so_a_round_can_use_the_one_it_fetched():
+    """A round hands agents the snapshot it fetched, not the one read back; a resumed round
+    reads it back. Both must be the same, on this database's JSON, for real history."""
+    from django.core.management import call_command
+
+    from marketdata.services import snapshot_fetch, snapshot_store
+
+    call_command("load_datasets", "binance-1h", verbosity=0)
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "DOGE/USDT"]
+    start = datetime(2024, 10, 1, tzinfo=UTC)
+    for hours in (0, 7, 500, 4_000):
+        snapshot, dataset = snapshot_fetch(source="replay", symbols=symbols, at=start + timedelta(hours=hours),
+                                           dataset="binance-1h")
+        record = snapshot_store(snapshot=snapshot, dataset=dataset)
+        stored = snapshot_from_record(MarketSnapshotRecord.objects.get(pk=record.pk))
+        assert stored == snapshot
+        assert stored.to_dict() == snapshot.to_dict()
