@@ -1,11 +1,13 @@
-"""docker-compose.yml is valid and wires the production parts together.
+"""docker-compose.yml is valid and wires the production parts together; the served app is tuned.
 
 No Docker engine runs here, so the file is checked with `docker-compose config`, which
 parses and validates it against the Compose schema without starting anything.
 """
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,13 @@ def test_env_example_documents_every_setting_read_from_the_environment():
     names = set(re.findall(r'env_(?:str|bool|int|list)\("([A-Z_]+)"', settings_source))
     missing = sorted(name for name in names if f"{name}=" not in documented)
     assert not missing, f".env.example does not document {missing}"
+
+
+@pytest.mark.parametrize("module", ["gauntlet.wsgi", "gauntlet.asgi"])
+def test_the_served_application_freezes_what_it_loaded_out_of_the_collectors_reach(module):
+    code = f"import gc, {module}; print(gc.get_freeze_count())"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gauntlet.settings"}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                            cwd=ROOT)
+    assert int(result.stdout.strip()) > 10_000
