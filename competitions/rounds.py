@@ -372,7 +372,8 @@ class _RoundRun:
             self.snapshot = snapshot_from_record(round_.snapshot)
         changed = fetched is not None
         if not _phase_done(round_, "bars"):
-            book = self._process_market_moves(book)
+            # in a round that is one transaction, its writes go with the settling step's
+            book = self._process_market_moves(book, flush=save)
             round_.phase = "bars"
             changed = True
             timer.lap(round_.timings, "bars_s")
@@ -399,7 +400,9 @@ class _RoundRun:
         )
         return previous
 
-    def _process_market_moves(self, book: trading_services.Book | None) -> trading_services.Book | None:
+    def _process_market_moves(
+        self, book: trading_services.Book | None, *, flush: bool = True
+    ) -> trading_services.Book | None:
         """Stops, take-profits, funding and close-out for the time since the previous round,
         for the active participants (only open positions have any of these)."""
         previous = self._previous_market_time()
@@ -423,7 +426,8 @@ class _RoundRun:
             # live: the last price is a degenerate bar, so stops fire when it crosses them
             bars = [(self.round.market_time, {symbol: _price_bar(price) for symbol, price in prices.items()})]
         book.process_bars(participant_ids=active, bars=bars, start=previous, prices=prices)
-        book.flush()
+        if flush:
+            book.flush()
         return book
 
     def _participants(self, *, active_only: bool):

@@ -634,14 +634,16 @@ def account_close_all(
 
 
 def _lock_competition(competition: Competition, participant_ids: list[int] | None = None):
-    """Lock the accounts (in id order, so concurrent lockers never deadlock) and load their open rows."""
+    """Lock the accounts (in id order, so concurrent lockers never deadlock) and load their
+    open rows. Returns (accounts, rows, the competition's status as of the lock)."""
     accounts = (
-        Account.objects.select_for_update()
-        .select_related("participant")
+        # only the accounts are locked: a pause or a disqualification is never held up
+        Account.objects.select_for_update(of=("self",))
+        .select_related("participant", "participant__competition")
         # what the round's steps read of a participant (not its model config or key)
         .only("id", "participant_id", "initial_capital", "cash", "updated_at",
               "participant__id", "participant__competition_id", "participant__status",
-              "participant__status_reason", "participant__name")
+              "participant__status_reason", "participant__name", "participant__competition__status")
         .filter(participant__competition=competition)
     )
     if participant_ids is not None:
@@ -650,9 +652,10 @@ def _lock_competition(competition: Competition, participant_ids: list[int] | Non
     rows: dict[int, dict[str, Position]] = {account.pk: {} for account in accounts}
     for row in Position.objects.filter(account__in=accounts, is_open=True):
         rows[row.account_id][row.symbol] = row
+    status = accounts[0].participant.competition.status if accounts else competition.status
     for account in accounts:
         account.participant.competition = competition
-    return accounts, rows
+    return accounts, rows, status
 
 
 @dataclass(frozen=True)
@@ -700,7 +703,7 @@ class Book:
             raise RuntimeError("a Book holds row locks: open it inside transaction.atomic()")
         self.competition = competition
         self.rules = competition_rules(competition)
-        self.accounts, self.rows = _lock_competition(competition, participant_ids)
+        self.accounts, self.rows, self.competition_status = _lock_competition(competition, participant_ids)
         self.by_participant = {account.participant_id: account for account in self.accounts}
         self.states = {account.pk: _state(account, self.rows[account.pk]) for account in self.accounts}
         self.writes = _Writes()
@@ -712,7 +715,7 @@ class Book:
             return
         for participant in Participant.objects.filter(pk__in=missing, competition=self.competition):
             account_open(participant=participant)
-        accounts, rows = _lock_competition(self.competition, missing)
+        accounts, rows, _ = _lock_competition(self.competition, missing)
         for account in accounts:
             self.accounts.append(account)
             self.rows[account.pk] = rows[account.pk]
@@ -833,8 +836,8 @@ class Book:
         else:
             instrument_rows = {row.symbol: row for row in InstrumentRow.objects.filter(symbol__in=symbols)}
         specs: dict[str, engine.Instrument] = {}
-        # the status as of now, not as of when the caller loaded the competition
-        active = Competition.objects.filter(pk=self.competition.pk, status=Competition.Status.ACTIVE).exists()
+        # the status as of the lock, not as of when the caller loaded the competition
+        active = self.competition_status == Competition.Status.ACTIVE
         results = []
         for action in actions:
             account = self.by_participant[action.participant_id]
@@ -929,7 +932,7 @@ class Book:
         return snapshots
 
     def views(self, *, prices: Mapping[str, Decimal]) -> dict:
-        """trading.selectors.account_views from the book's rows (after flush())."""
+        """trading.selectors.account_views from the book's state in memory (written yet or not)."""
         from trading.selectors import account_line
 
         return {
