@@ -65,6 +65,7 @@ def main() -> int:
         )
         build_seconds = time.perf_counter() - started
         gc.collect()  # the build's garbage is not the pages' to collect
+        gc.freeze()  # what the served app does after loading (gauntlet/wsgi.py, asgi.py)
         fills = Fill.objects.filter(account__participant__competition=competition).count()
         participant = competition.participants.order_by("id").last()
         dashboard = reverse("competition-dashboard", args=[competition.pk])
