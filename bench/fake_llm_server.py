@@ -50,7 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.rstrip("/") == "/stats":  # for a server run in another process
             owner = self.server.owner
-            self._send(200, {"requests": owner.requests_by_model, "answers": owner.answers_by_model})
+            self._send(200, {"requests": owner.requests_by_model, "answers": owner.answers_by_model,
+                             "lost": owner.lost_by_model})
             return
         self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
@@ -88,7 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._send(200, payload)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the caller died mid-flight (a killed worker): nobody to answer
+            # the caller died mid-flight (a killed worker): counted as lost, not as answered
+            owner._lost(model)
+            return
         owner._answered(model)
 
     def _send(self, status: int, payload: dict) -> None:
@@ -117,6 +120,7 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._arrivals: Counter[str] = Counter()
         self._answers: Counter[str] = Counter()
+        self._losses: Counter[str] = Counter()  # answers whose caller had gone
         self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
@@ -144,10 +148,16 @@ class FakeLLMServer:
         with self._lock:
             return dict(self._answers)
 
+    @property
+    def lost_by_model(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._losses)
+
     def reset(self) -> None:
         with self._lock:
             self._arrivals.clear()
             self._answers.clear()
+            self._losses.clear()
 
     def wait_for_requests(self, count: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -164,6 +174,10 @@ class FakeLLMServer:
     def _answered(self, model: str) -> None:
         with self._lock:
             self._answers[model] += 1
+
+    def _lost(self, model: str) -> None:
+        with self._lock:
+            self._losses[model] += 1
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
