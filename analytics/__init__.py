@@ -1,0 +1,1 @@
+"""Pure analytics: no Django, no other app."""
