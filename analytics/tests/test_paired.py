@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -33,6 +33,7 @@ def test_holm_matches_statsmodels_where_it_is_installed():
 p_value_lists = st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=40)
 
 
+@settings(max_examples=100, deadline=None)
 @given(p_value_lists)
 def test_holm_never_lowers_a_p_value_and_keeps_the_sorted_order(p_values):
     adjusted = paired.holm_adjust(p_values)
@@ -41,6 +42,7 @@ def test_holm_never_lowers_a_p_value_and_keeps_the_sorted_order(p_values):
     assert in_raw_order == sorted(in_raw_order)
 
 
+@settings(max_examples=100, deadline=None)
 @given(p_value_lists)
 def test_holm_rejects_no_more_than_the_unadjusted_test_and_no_fewer_than_bonferroni(p_values):
     adjusted = paired.holm_adjust(p_values)
@@ -94,6 +96,7 @@ def test_one_window_gives_a_difference_but_no_interval_or_p_value():
     assert paired.paired_difference([]).windows == 0
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.floats(-20, 20, allow_nan=False), min_size=2, max_size=25), st.integers(0, 10_000))
 def test_swapping_the_agents_mirrors_the_interval_and_keeps_the_p_values(differences, seed):
     forward = paired.paired_difference(differences, resamples=200, seed=seed)

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import power
@@ -36,6 +36,7 @@ def test_degenerate_inputs_give_no_number_or_the_floor():
         power.z_sum(0.05, 1.0)
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.floats(0.01, 100), st.integers(2, 10_000))
 def test_the_windows_needed_for_the_detectable_difference_are_the_windows_we_have(sd, windows):
     mdd = power.minimum_detectable_difference(sd, windows)

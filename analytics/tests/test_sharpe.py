@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -82,6 +82,7 @@ returns_lists = st.lists(
 ).filter(lambda values: np.ptp(values) > 1e-6)
 
 
+@settings(max_examples=100, deadline=None)
 @given(returns_lists, st.floats(-1, 1), st.floats(0.01, 1))
 def test_psr_falls_as_the_benchmark_rises(returns, benchmark, step):
     moments = sharpe.sharpe_moments(returns)
@@ -91,6 +92,7 @@ def test_psr_falls_as_the_benchmark_rises(returns, benchmark, step):
         assert 0.0 <= high <= low <= 1.0
 
 
+@settings(max_examples=100, deadline=None)
 @given(returns_lists, st.integers(2, 1000), st.floats(1e-6, 1.0))
 def test_deflating_for_more_than_one_trial_never_raises_confidence(returns, trials, variance):
     moments = sharpe.sharpe_moments(returns)
@@ -100,6 +102,7 @@ def test_deflating_for_more_than_one_trial_never_raises_confidence(returns, tria
         assert deflated <= sharpe.probabilistic_sharpe_ratio(moments, 0.0)
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.integers(2, 10_000), st.integers(2, 10_000), st.floats(1e-4, 1.0))
 def test_more_trials_raise_the_bar(fewer, more, variance):
     fewer, more = sorted((fewer, more))
