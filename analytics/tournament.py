@@ -8,6 +8,7 @@ set work on those window values (docs/tournament-statistics.md states each conve
 
 from __future__ import annotations
 
+import numbers
 import statistics as pystatistics
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
@@ -187,7 +188,7 @@ class TournamentResults:
 
 def _window_key(window: Window) -> tuple[int, object]:
     # Windows may be numbers or labels; numbers first in numeric order, then labels.
-    return (0, window) if isinstance(window, int | float) else (1, str(window))
+    return (0, float(window)) if isinstance(window, numbers.Real) else (1, str(window))
 
 
 def _metric_value(run: RunResult, metric: str) -> float | None:

@@ -245,3 +245,8 @@ def test_another_metric_orders_the_ranking_and_is_compared_too():
 def test_no_runs_give_an_empty_result():
     results = tournament_results([])
     assert results.agents == () and results.mcs is None and results.pairs["return_pct"] == ()
+
+
+def test_windows_sort_as_numbers_then_labels_whatever_their_numeric_type():
+    runs = [_run("a", window, 0, 1.0) for window in (np.int64(10), 2, "final", 1.5)]
+    assert tournament_results(runs, resamples=10).windows == (1.5, 2, np.int64(10), "final")
