@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import models
 from rest_framework import serializers
 
-from gauntlet.timefmt import iso_utc
+from gauntlet.api_fields import UtcDateTime
 
 MAX_JSON_CONFIG_BYTES = 64 * 1024
 # Keys that look like credentials have no place in llm_config, which every read returns.
@@ -128,21 +128,12 @@ def validate_config_object(value: dict, *, field: str) -> dict:
     return value
 
 
-class UtcDateTime(serializers.DateTimeField):
-    """A moment as the project writes every moment: ISO-8601 UTC with "Z" (gauntlet.timefmt)."""
-
-    def to_representation(self, value):
-        if not value:
-            return None
-        if isinstance(value, str):
-            return value
-        return iso_utc(value)
-
-
 def pct(**kwargs):
     return DecimalString(max_digits=12, decimal_places=6, **kwargs)
 
 
+# Its docstring describes serializers without one of their own in /api/schema (RoundSerializer):
+# changing it changes the published schema. Times leave through UtcDateTime.
 class ReadSerializer(serializers.ModelSerializer):
     """Output-only model serializer whose decimals are plain strings."""
 

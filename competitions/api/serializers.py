@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from gauntlet.api_fields import UtcDateTime
+
 from ..models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
 from ..services import COMPETITION_FIELDS
 from .fields import (
@@ -17,7 +19,6 @@ from .fields import (
     FiniteFloat,
     ReadSerializer,
     StrictSerializer,
-    UtcDateTime,
     money,
     pct,
     validate_config_object,
