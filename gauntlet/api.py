@@ -1,13 +1,11 @@
-"""What every /api/v1 endpoint shares: the API key, write throttling, pagination, errors, health.
+"""What every /api/v1 endpoint shares: the base view, errors, health.
 
-Writes need an `X-API-Key` header matching one of settings.API_KEYS (compared in constant
-time); reads are public unless settings.API_READS_REQUIRE_KEY. A missing key is a 401, a
-wrong one a 403. Services raise gauntlet.errors exceptions; the exception handler turns
-them into 400/404/409 so no input a client can send ends in a 500.
+Who may call (API key, write throttle) is in gauntlet.api_auth, named as the defaults in
+settings.REST_FRAMEWORK; pages are in gauntlet.pagination. Services raise gauntlet.errors
+exceptions; the exception handler turns them into 400/404/409 so no input a client can send
+ends in a 500.
 """
 
-import hashlib
-import hmac
 import logging
 import time
 from datetime import UTC, datetime
@@ -16,165 +14,23 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, IntegrityError, connection
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import BaseAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import SimpleMetadata
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler
 
 from gauntlet.errors import ConflictError, DomainError, NotFoundError
+from gauntlet.pagination import StrictLimitOffsetPagination
+from gauntlet.timefmt import iso_utc
 
 logger = logging.getLogger(__name__)
 
-API_KEY_HEADER = "X-API-Key"
 WORKER_HEARTBEAT_KEY = "gauntlet:worker-heartbeat"
 # Beat writes the heartbeat every minute; three missed ticks mean no worker is consuming.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 180
-
-
-class ApiClient:
-    """The caller behind a valid API key (there are no user accounts in the API)."""
-
-    is_authenticated = True
-    is_anonymous = False
-
-    def __init__(self, key_id: str):
-        self.key_id = key_id
-
-    def __str__(self):
-        return f"api-key:{self.key_id}"
-
-
-def key_fingerprint(key: str) -> str:
-    """A short, non-reversible name for a key: throttle buckets and logs, never the key."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def api_key_is_valid(presented: str) -> bool:
-    """Constant-time comparison against every configured key (no early exit on a match)."""
-    presented_bytes = presented.encode()
-    matched = False
-    for key in settings.API_KEYS:
-        matched |= hmac.compare_digest(presented_bytes, key.encode())
-    return matched
-
-
-class ApiKeyAuthentication(BaseAuthentication):
-    """Identify the caller by X-API-Key; no header means anonymous, a wrong key is refused."""
-
-    def authenticate(self, request):
-        presented = request.headers.get(API_KEY_HEADER)
-        if presented is None:
-            return None
-        if not presented or not api_key_is_valid(presented):
-            raise exceptions.PermissionDenied(f"the {API_KEY_HEADER} header does not hold a valid API key")
-        fingerprint = key_fingerprint(presented)
-        return ApiClient(fingerprint), fingerprint
-
-    def authenticate_header(self, request):
-        # Makes DRF answer 401 (not 403) when a key is missing.
-        return API_KEY_HEADER
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = ApiKeyAuthentication
-    name = "ApiKeyAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
-
-
-class WritesNeedApiKey(BasePermission):
-    """Writes always need a key; reads only when settings.API_READS_REQUIRE_KEY is on."""
-
-    def has_permission(self, request, view):
-        if request.auth is not None:
-            return True
-        if request.method in SAFE_METHODS and not settings.API_READS_REQUIRE_KEY:
-            return True
-        what = "reads" if request.method in SAFE_METHODS else "writes"
-        raise exceptions.NotAuthenticated(f"{what} need an API key in the {API_KEY_HEADER} header")
-
-
-class ApiAutoSchema(AutoSchema):
-    """Marks reads as callable without a key (unless API_READS_REQUIRE_KEY) in the OpenAPI schema."""
-
-    def get_auth(self):
-        auths = super().get_auth()
-        if auths and self.method in SAFE_METHODS and not settings.API_READS_REQUIRE_KEY and {} not in auths:
-            auths.append({})
-        return auths
-
-
-class WriteRateThrottle(SimpleRateThrottle):
-    """Rate-limit writes per API key (or per client address without one); reads are free."""
-
-    scope = "writes"
-
-    def get_rate(self):
-        # Read at request time so the rate follows settings (and override_settings in tests).
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view):
-        if request.method in SAFE_METHODS:
-            return None
-        ident = request.auth if request.auth is not None else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-class StrictLimitOffsetPagination(LimitOffsetPagination):
-    """limit/offset pages; a malformed limit or offset is a 400, not silently ignored."""
-
-    default_limit = 50
-    max_limit = 500
-
-    def _param(self, request, name: str, *, minimum: int) -> int | None:
-        raw = request.query_params.get(name)
-        if raw is None:
-            return None
-        try:
-            value = int(raw)
-        except ValueError:
-            raise exceptions.ValidationError({name: [f"{name} must be an integer"]}) from None
-        if value < minimum:
-            raise exceptions.ValidationError({name: [f"{name} must be at least {minimum}"]})
-        return value
-
-    def get_limit(self, request):
-        limit = self._param(request, self.limit_query_param, minimum=1)
-        if limit is None:
-            return self.default_limit
-        return min(limit, self.max_limit)
-
-    def get_offset(self, request):
-        return self._param(request, self.offset_query_param, minimum=0) or 0
-
-    def get_schema_operation_parameters(self, view):
-        return [
-            {
-                "name": self.limit_query_param,
-                "required": False,
-                "in": "query",
-                "description": f"Number of results per page (default {self.default_limit}, at most {self.max_limit}).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit},
-            },
-            {
-                "name": self.offset_query_param,
-                "required": False,
-                "in": "query",
-                "description": "Index of the first result to return.",
-                "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-            },
-        ]
 
 
 class JSONBodyParser(JSONParser):
@@ -195,15 +51,12 @@ class ApiMetadata(SimpleMetadata):
 
 
 class ApiView(GenericAPIView):
-    """Base of every /api/v1 view: key authentication, write throttle, strict pagination."""
+    """Base of every /api/v1 view: strict JSON bodies and strict pagination (key rules and the
+    write throttle come from settings.REST_FRAMEWORK, as for every DRF view)."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [WritesNeedApiKey]
-    throttle_classes = [WriteRateThrottle]
     parser_classes = [JSONBodyParser]
     pagination_class = StrictLimitOffsetPagination
     metadata_class = ApiMetadata
-    schema = ApiAutoSchema()
 
     def paginate(self, queryset, serializer_class, **serializer_kwargs):
         paginator = self.pagination_class()
@@ -319,7 +172,7 @@ def _check_worker(now: datetime) -> dict:
     age = max(0.0, (now - beat).total_seconds())
     return {
         "status": "ok" if age <= WORKER_HEARTBEAT_MAX_AGE_SECONDS else "down",
-        "last_seen": beat.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "last_seen": iso_utc(beat),
         "age_seconds": round(age, 1),
     }
 
@@ -335,7 +188,7 @@ def health_report(now: datetime | None = None) -> tuple[bool, dict]:
     healthy = all(check["status"] in {"ok", "n/a", "not configured"} for check in checks.values())
     return healthy, {
         "status": "ok" if healthy else "degraded",
-        "time": now.isoformat().replace("+00:00", "Z"),
+        "time": iso_utc(now),
         "checks": checks,
     }
 

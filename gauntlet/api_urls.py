@@ -5,13 +5,7 @@ from django.urls import include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 
 from competitions import api as competitions_api
-from gauntlet.api import (
-    ApiAutoSchema,
-    ApiKeyAuthentication,
-    HealthView,
-    WriteRateThrottle,
-    WritesNeedApiKey,
-)
+from gauntlet.api import HealthView
 from marketdata import urls as marketdata_urls
 
 
@@ -28,28 +22,6 @@ class IdConverter:
 
 
 register_converter(IdConverter, "id")
-
-
-def with_api_key_rules(pattern):
-    """A market data route served by a subclass of its view that follows the API's key rules
-    (API_READS_REQUIRE_KEY, 401/403) and schema conventions, like every other endpoint."""
-    view_class = pattern.callback.view_class
-    keyed = type(
-        view_class.__name__,
-        (view_class,),
-        {
-            "__module__": view_class.__module__,
-            "__doc__": view_class.__doc__,
-            "authentication_classes": [ApiKeyAuthentication],
-            "permission_classes": [WritesNeedApiKey],
-            "throttle_classes": [WriteRateThrottle],
-            "schema": ApiAutoSchema(),
-        },
-    )
-    return path(str(pattern.pattern), keyed.as_view(), name=pattern.name)
-
-
-market_data_paths = [with_api_key_rules(pattern) for pattern in marketdata_urls.urlpatterns]
 
 
 @csrf_exempt  # a write to a wrong path is a 404 like a read, not a CSRF page
@@ -137,7 +109,8 @@ urlpatterns = [
     *competition_paths,
     *participant_paths,
     *leaderboard_paths,
-    path("market-data/", include((market_data_paths, marketdata_urls.app_name))),
+    # Market data views follow the same key rules as every view: settings.REST_FRAMEWORK defaults.
+    path("market-data/", include((marketdata_urls.urlpatterns, marketdata_urls.app_name))),
     path("health", HealthView.as_view(), name="health"),
     # Anything else under /api/v1 answers a JSON 404, never an HTML page.
     re_path(r"^(?P<unmatched>.*)$", api_not_found),

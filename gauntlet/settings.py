@@ -212,10 +212,12 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
-    # gauntlet.api.ApiView authenticates by X-API-Key; no session auth, so no CSRF on the API.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every API view (market data too) authenticates by X-API-Key: writes need a key, reads only
+    # when API_READS_REQUIRE_KEY. No session auth, so no CSRF on the API.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gauntlet.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["gauntlet.api_auth.WritesNeedApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["gauntlet.api_auth.WriteRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "gauntlet.api_schema.ApiAutoSchema",
     # gauntlet.api.ApiView (the base of every API view) sets a stricter paginator and parser.
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -243,6 +245,8 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components, so write-only (api_key) and read-only fields are exact.
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The schema and its docs page stay open and ignore X-API-Key (not the API's default auth).
+    "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {
         "CompetitionStatusEnum": "competitions.models.CompetitionStatus",
         "ParticipantStatusEnum": "competitions.models.ParticipantStatus",

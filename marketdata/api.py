@@ -1,4 +1,7 @@
-"""Read-only market data API (DRF APIViews), mounted by the lead under /api/v1/market-data/."""
+"""Read-only market data API (DRF APIViews), mounted under /api/v1/market-data/.
+
+Key rules and throttling are the REST_FRAMEWORK defaults, as for every API view.
+"""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -32,6 +35,29 @@ def market_data_error(exc: MarketDataError) -> Response:
     return Response({"code": code, "detail": str(exc)}, status=http)
 
 
+def unknown_live_symbols(symbols: list[str], source: str) -> Response | None:
+    """A 404 for live symbols outside the instrument catalogue, None when all are known.
+
+    Live prices cost a call to the exchange; a symbol no competition can trade (a typo, a
+    fuzzer's "0") must not spend one, nor come back as a 503 as if the exchange were down.
+    Replay and synthetic sources answer unknown symbols themselves without calling out.
+    """
+    if source != "live":
+        return None
+    known = selectors.instrument_map(symbols=symbols)
+    unknown = [symbol for symbol in symbols if symbol not in known]
+    if not unknown:
+        return None
+    return Response(
+        {
+            "code": "unknown_symbol",
+            "detail": f"not in the instrument catalogue: {', '.join(unknown)} "
+            "(GET /api/v1/market-data/instruments lists the known symbols)",
+        },
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
 def _query(serializer_class, request):
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
@@ -57,6 +83,8 @@ class TickerListView(APIView):
                 {"code": "invalid", "detail": f"give between 1 and {MAX_TICKERS} symbols"},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        if refused := unknown_live_symbols(symbols, query["source"]):
+            return refused
         try:
             tickers = selectors.ticker_list(
                 symbols=symbols, source=query["source"], dataset=query.get("dataset")
@@ -70,9 +98,12 @@ class TickerView(APIView):
     @extend_schema(parameters=SOURCE_PARAMETERS, responses=TickerSerializer)
     def get(self, request, symbol: str):
         query = _query(SourceQuerySerializer, request)
+        symbol = selectors.symbol_from_path(symbol)
+        if refused := unknown_live_symbols([symbol], query["source"]):
+            return refused
         try:
             ticker = selectors.ticker_get(
-                symbol=selectors.symbol_from_path(symbol),
+                symbol=symbol,
                 source=query["source"],
                 dataset=query.get("dataset"),
             )
@@ -93,9 +124,12 @@ class CandleListView(APIView):
     )
     def get(self, request, symbol: str):
         query = _query(CandlesQuerySerializer, request)
+        symbol = selectors.symbol_from_path(symbol)
+        if refused := unknown_live_symbols([symbol], query["source"]):
+            return refused
         try:
             candles = selectors.candle_list(
-                symbol=selectors.symbol_from_path(symbol),
+                symbol=symbol,
                 timeframe=query["timeframe"],
                 limit=query["limit"],
                 until=query.get("until"),

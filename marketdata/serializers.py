@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from gauntlet.api_fields import UtcDateTime
+
 from marketdata.series import TIMEFRAME_SECONDS, clean_decimal
 
 SOURCES = ("replay", "live", "synthetic")
@@ -22,13 +24,13 @@ class TickerSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     price = DecimalStringField()
     change_24h_pct = DecimalStringField(allow_null=True)
-    price_time = serializers.DateTimeField()
+    price_time = UtcDateTime()
     source = serializers.CharField()
     dataset = serializers.CharField(allow_blank=True)
 
 
 class CandleSerializer(serializers.Serializer):
-    open_time = serializers.DateTimeField()
+    open_time = UtcDateTime()
     open = DecimalStringField()
     high = DecimalStringField()
     low = DecimalStringField()
@@ -39,8 +41,8 @@ class CandleSerializer(serializers.Serializer):
 class SeriesCoverageSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.CharField()
-    first = serializers.DateTimeField()
-    last = serializers.DateTimeField()
+    first = UtcDateTime()
+    last = UtcDateTime()
     rows = serializers.IntegerField()
     missing_bars = serializers.IntegerField()
 
@@ -50,8 +52,8 @@ class DatasetSerializer(serializers.Serializer):
     description = serializers.CharField()
     provenance = serializers.CharField()
     symbols = serializers.ListField(child=serializers.CharField())
-    first = serializers.DateTimeField(allow_null=True)
-    last = serializers.DateTimeField(allow_null=True)
+    first = UtcDateTime(allow_null=True)
+    last = UtcDateTime(allow_null=True)
     rows = serializers.IntegerField()
     series = SeriesCoverageSerializer(many=True)
 

@@ -160,3 +160,13 @@ def ledger_list(*, participant: Participant):
 
 def equity_snapshot_list(*, participant: Participant):
     return EquitySnapshot.objects.filter(account__participant=participant).order_by("market_time", "id")
+
+
+def closed_position_list(*, participant: Participant):
+    """Closed positions, the latest closed first (the API's closed-positions page)."""
+    return position_list(participant=participant, is_open=False).order_by("-closed_at", "-id")
+
+
+def fill_count(*, participant: Participant) -> int:
+    """How many fills the participant has: one COUNT query, for paging its trades."""
+    return Fill.objects.filter(account__participant=participant).count()

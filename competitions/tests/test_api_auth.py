@@ -20,7 +20,7 @@ from competitions.tests.test_api_fixtures import (  # noqa: F401 -- fixtures
     client_with_key,
 )
 from gauntlet import api_urls
-from gauntlet.api import api_key_is_valid
+from gauntlet.api_auth import api_key_is_valid
 
 pytestmark = pytest.mark.django_db
 

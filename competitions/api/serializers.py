@@ -6,144 +6,26 @@ limits) stay in competitions.services, whose errors the API turns into 400/409. 
 leave as plain strings ("10000", not 10000.0), times as ISO-8601 UTC ("...Z").
 """
 
-import json
-import math
-from collections.abc import Mapping
 from decimal import Decimal
 
-from django.db import models
 from rest_framework import serializers
 
-from .models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
-from .services import COMPETITION_FIELDS
+from gauntlet.api_fields import UtcDateTime
 
-MAX_JSON_CONFIG_BYTES = 64 * 1024
-# Keys that look like credentials have no place in llm_config, which every read returns.
-SECRET_CONFIG_WORDS = ("api_key", "apikey", "secret", "password", "token", "authorization")
-SECRET_CONFIG_ALLOWED = {"api_key_env", "max_tokens", "max_tokens_param"}
-
-
-class DecimalString(serializers.DecimalField):
-    """A Decimal as an exact plain string without trailing zeros: "0.05", "10000"."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("coerce_to_string", True)
-        super().__init__(**kwargs)
-
-    def to_representation(self, value):
-        if value is None:
-            return None
-        value = value if isinstance(value, Decimal) else Decimal(str(value))
-        text = format(value.normalize(), "f")
-        return "0" if text in {"-0", ""} else text
-
-
-MAX_JSON_DEPTH = 32
-
-
-def _json_problem(data) -> tuple[str, str] | None:
-    """(top-level field, message) for text no database can store (a lone surrogate is valid
-    JSON, not valid UTF-8) or nesting deeper than MAX_JSON_DEPTH; None when the body is fine.
-    Iterative, so no body can exhaust the interpreter's recursion limit."""
-    stack = [(value, name, 1) for name, value in data.items()]
-    while stack:
-        value, field, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return field, f"nested deeper than {MAX_JSON_DEPTH} levels"
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                stack.append((key, field, depth))
-                stack.append((item, field, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, field, depth + 1) for item in value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return field, "text must be valid Unicode (no lone surrogates)"
-    return None
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know (a typo must not be silently ignored) and unstorable text."""
-
-    # Fields a read returns but a write may not set, with what to do instead.
-    read_only_hints: dict[str, str] = {}
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            if any(_json_problem({"name": name}) for name in data):
-                raise serializers.ValidationError({"non_field_errors": ["field names must be valid Unicode"]})
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            errors = {}
-            for name in data:
-                if name in writable:
-                    continue
-                if name in self.read_only_hints:
-                    errors[name] = [f"this field is read-only; {self.read_only_hints[name]}"]
-                elif name in self.fields:
-                    errors[name] = ["this field is read-only"]
-                else:
-                    errors[name] = [f"unknown field; allowed: {', '.join(sorted(writable))}"]
-            problem = _json_problem(dict(data))
-            if problem:
-                field, message = problem
-                errors[field] = [message]
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
-
-def validate_config_object(value: dict, *, field: str) -> dict:
-    if not isinstance(value, dict):
-        raise serializers.ValidationError(f"{field} must be a JSON object")
-    try:
-        size = len(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise serializers.ValidationError(f"{field} must hold only JSON values") from exc
-    if size > MAX_JSON_CONFIG_BYTES:
-        raise serializers.ValidationError(
-            f"{field} must be at most {MAX_JSON_CONFIG_BYTES // 1024} KB of JSON"
-        )
-
-    def secret_keys(node) -> list[str]:
-        found = []
-        if isinstance(node, dict):
-            for key, item in node.items():
-                lowered = str(key).lower()
-                if lowered not in SECRET_CONFIG_ALLOWED and any(
-                    word in lowered for word in SECRET_CONFIG_WORDS
-                ):
-                    found.append(str(key))
-                found.extend(secret_keys(item))
-        elif isinstance(node, list):
-            for item in node:
-                found.extend(secret_keys(item))
-        return found
-
-    secrets = secret_keys(value)
-    if secrets:
-        raise serializers.ValidationError(
-            f"{field} must not hold credentials ({', '.join(sorted(set(secrets)))}): send the provider key as "
-            "api_key (stored encrypted, never returned) or name an environment variable in api_key_env"
-        )
-    return value
+from ..models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
+from ..services import COMPETITION_FIELDS
+from .fields import (
+    DecimalString,
+    FiniteFloat,
+    ReadSerializer,
+    StrictSerializer,
+    money,
+    pct,
+    validate_config_object,
+)
 
 
 # -- competitions --------------------------------------------------------------------------
-
-
-def _pct(**kwargs):
-    return DecimalString(max_digits=12, decimal_places=6, **kwargs)
-
-
-class ReadSerializer(serializers.ModelSerializer):
-    """Output-only model serializer whose decimals are plain strings."""
-
-    serializer_field_mapping = {
-        **serializers.ModelSerializer.serializer_field_mapping,
-        models.DecimalField: DecimalString,
-    }
 
 
 class CompetitionSerializer(ReadSerializer):
@@ -223,15 +105,15 @@ class CompetitionWriteSerializer(StrictSerializer):
         required=False,
         help_text="Between 1 and 100 / margin_requirement_pct",
     )
-    max_position_size_pct = _pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
+    max_position_size_pct = pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
     allowed_asset_classes = serializers.ListField(
         child=serializers.ChoiceField(choices=ASSET_CLASSES),
         allow_empty=False,
         max_length=len(ASSET_CLASSES),
         required=False,
     )
-    margin_requirement_pct = _pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
-    maintenance_margin_pct = _pct(
+    margin_requirement_pct = pct(min_value=Decimal("0.000001"), max_value=Decimal(100), required=False)
+    maintenance_margin_pct = pct(
         min_value=Decimal("0.000001"),
         max_value=Decimal(100),
         required=False,
@@ -248,11 +130,11 @@ class CompetitionWriteSerializer(StrictSerializer):
         required=False,
         help_text="Instruments agents may trade; empty means every instrument of the allowed classes",
     )
-    fee_pct = _pct(min_value=Decimal(0), max_value=Decimal("9.999999"), required=False)
-    spread_bps = _pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
-    slippage_bps = _pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
-    funding_rate_pct_8h = _pct(min_value=Decimal("-4.999999"), max_value=Decimal("4.999999"), required=False)
-    financing_rate_pct_annual = _pct(
+    fee_pct = pct(min_value=Decimal(0), max_value=Decimal("9.999999"), required=False)
+    spread_bps = pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
+    slippage_bps = pct(min_value=Decimal(0), max_value=Decimal("999.999999"), required=False)
+    funding_rate_pct_8h = pct(min_value=Decimal("-4.999999"), max_value=Decimal("4.999999"), required=False)
+    financing_rate_pct_annual = pct(
         min_value=Decimal("-99.999999"), max_value=Decimal("99.999999"), required=False
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
@@ -408,29 +290,8 @@ class RoundTriggeredSerializer(serializers.Serializer):
 # -- plain values (selectors' dataclasses) -------------------------------------------------
 
 
-def plain_decimal(value) -> str | None:
-    """The API's one decimal format, for serializers and the CSV/JSON exports alike."""
-    if value is None:
-        return None
-    return DecimalString(max_digits=None, decimal_places=None).to_representation(value)
-
-
-def money(**kwargs):
-    return DecimalString(max_digits=None, decimal_places=None, read_only=True, **kwargs)
-
-
-class FiniteFloat(serializers.FloatField):
-    """A metric as a JSON number; undefined or infinite values (a profit factor without losses) are null."""
-
-    def to_representation(self, value):
-        if value is None:
-            return None
-        value = float(value)
-        return value if math.isfinite(value) else None
-
-
 class TimeValueSerializer(serializers.Serializer):
-    time = serializers.DateTimeField()
+    time = UtcDateTime()
     value = serializers.FloatField()
 
     def to_representation(self, instance):
@@ -481,7 +342,7 @@ class PositionSerializer(serializers.Serializer):
     realised_pnl = money()
     fees = money()
     funding = money(help_text="Funding and financing, signed (+ received)")
-    opened_at = serializers.DateTimeField()
+    opened_at = UtcDateTime()
     mark_price = money(allow_null=True, help_text="Open positions: price of the last round's snapshot")
     marked = serializers.BooleanField(help_text="False when no snapshot price existed and entry stands in")
     notional = money(allow_null=True)
@@ -490,13 +351,13 @@ class PositionSerializer(serializers.Serializer):
     exit_price = money(allow_null=True)
     closed_quantity = money(allow_null=True)
     net_pnl = money(allow_null=True, help_text="Closed positions: realised - fees + funding")
-    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_at = UtcDateTime(allow_null=True)
     close_reason = serializers.CharField(allow_blank=True)
 
 
 class PortfolioSerializer(serializers.Serializer):
     participant_id = serializers.IntegerField()
-    marked_at = serializers.DateTimeField(allow_null=True, help_text="Market time of the prices used")
+    marked_at = UtcDateTime(allow_null=True, help_text="Market time of the prices used")
     initial_capital = money()
     cash = money()
     equity = money()
@@ -520,7 +381,7 @@ class TradeSerializer(serializers.Serializer):
     realised_pnl = money()
     closes = serializers.BooleanField(help_text="Reduces or closes a position")
     reason = serializers.CharField(help_text="agent, stop_loss, take_profit, liquidation, competition_end")
-    market_time = serializers.DateTimeField()
+    market_time = UtcDateTime()
     order_id = serializers.IntegerField(allow_null=True)
     invocation_id = serializers.IntegerField(allow_null=True)
     reasoning = serializers.CharField(allow_blank=True, help_text="The agent's reasoning; empty for stops")
@@ -533,7 +394,7 @@ class InvocationSerializer(serializers.Serializer):
     participant_id = serializers.IntegerField()
     round_id = serializers.IntegerField()
     round_number = serializers.IntegerField(source="round.number")
-    market_time = serializers.DateTimeField(source="round.market_time")
+    market_time = UtcDateTime(source="round.market_time")
     snapshot_id = serializers.IntegerField(allow_null=True)
     provider = serializers.CharField()
     model = serializers.CharField()
@@ -550,7 +411,7 @@ class InvocationSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     cost_usd = money()
     retries = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTime()
 
 
 INT_COLUMNS = {
@@ -567,7 +428,7 @@ INT_COLUMNS = {
 
 
 def _leaderboard_fields() -> dict:
-    from .selectors import ROW_COLUMNS
+    from ..selectors import ROW_COLUMNS
 
     fields = {
         "rank": serializers.IntegerField(
