@@ -37,6 +37,7 @@ from agents.providers.base import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
     STATUS_ERROR,
+    STATUS_SUCCESS,
     AgentResponse,
     CallResult,
     PermanentError,
