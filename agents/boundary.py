@@ -25,6 +25,7 @@ database without passing here.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import replace
@@ -37,12 +38,24 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _ESCAPED = re.compile(ESCAPE + "(?:" + ESCAPE + "|u([0-9a-f]{4}))")
 MAX_JSON_DEPTH = 64
 TOO_DEEP = "[nested too deep]"
+TOO_LARGE = "[integer too large to write]"
+# What json.dumps (ensure_ascii) writes for NUL and for surrogates: the fast path looks for it.
+_UNSTORABLE_IN_JSON = re.compile(r"\\u(?:0000|d[89a-f][0-9a-f]{2})")
+_ENCODER = json.JSONEncoder(allow_nan=False)  # built once: json.dumps(**options) builds one per call
 
 
 def text_storable(text: str) -> tuple[str, int]:
     """(text every backend stores, number of characters escaped). Unchanged when clean."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    if "\x00" not in text:  # the common case, decided without a regex scan
+        if text.isascii():
+            return text, 0
+        try:
+            text.encode("utf-8")
+            return text, 0
+        except UnicodeEncodeError:
+            pass
     count = len(_UNSTORABLE.findall(text))
     if not count:
         return text, 0
@@ -84,7 +97,7 @@ def _storable(value: Any, counter: _Counter, depth: int) -> Any:
     if isinstance(value, str):
         return counter.text(value)
     if isinstance(value, int):
-        return value
+        return value if value.bit_length() < 13_000 else TOO_LARGE  # ~3,900 digits: str() works
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, Decimal):
@@ -108,6 +121,15 @@ def _storable(value: Any, counter: _Counter, depth: int) -> Any:
 
 def json_storable(value: Any) -> tuple[Any, int]:
     """(a JSON value safe for json.dumps(allow_nan=False) and jsonb, characters escaped)."""
+    # The common case (every well-formed decision) is checked in one C-speed dump: no NaN, no
+    # foreign type, and no NUL or surrogate among the escapes ensure_ascii wrote.
+    try:
+        dumped = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    else:
+        if not _UNSTORABLE_IN_JSON.search(dumped):
+            return value, 0
     counter = _Counter()
     try:
         stored = _storable(value, counter, 0)
