@@ -355,7 +355,9 @@ def _decimal(value: Any, name: str, *, code: str, required: bool = False) -> Dec
     if not number.is_finite():
         raise _Reject(code, f"{name} must be finite, got {str(value)[:40]!r}")
     if abs(number) > MAX_DECISION_NUMBER:
-        raise _Reject(code, f"{name} is out of range, got {str(value)[:40]!r} (at most {MAX_DECISION_NUMBER:.0E})")
+        raise _Reject(
+            code, f"{name} is out of range, got {str(value)[:40]!r} (at most {MAX_DECISION_NUMBER:.0E})"
+        )
     return number
 
 

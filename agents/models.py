@@ -99,7 +99,9 @@ class StructuredOutputCapability(models.Model):
 
     Mode = models.TextChoices("Mode", [(mode, mode) for mode in STRUCTURED_OUTPUT_MODES])
 
-    base_url = models.CharField(max_length=300, help_text="The server's base URL, lowercased, no trailing slash")
+    base_url = models.CharField(
+        max_length=300, help_text="The server's base URL, lowercased, no trailing slash"
+    )
     model = models.CharField(max_length=200)
     mode = models.CharField(max_length=24, choices=Mode.choices)
     updated_at = models.DateTimeField()
@@ -108,7 +110,9 @@ class StructuredOutputCapability(models.Model):
         ordering = ["base_url", "model"]
         verbose_name_plural = "structured output capabilities"
         constraints = [
-            models.UniqueConstraint(fields=["base_url", "model"], name="structured_output_once_per_server_model"),
+            models.UniqueConstraint(
+                fields=["base_url", "model"], name="structured_output_once_per_server_model"
+            ),
             models.CheckConstraint(
                 condition=Q(mode__in=list(STRUCTURED_OUTPUT_MODES)), name="structured_output_mode_valid"
             ),

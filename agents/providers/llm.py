@@ -342,7 +342,8 @@ class OpenAIChatAgent:
                     completion = client.chat.completions.create(**request)
                 except Exception as exc:
                     error = _translate(exc)
-                    if isinstance(error, ShapeRejected) and negotiation.adapt(str(error), auto=setting == AUTO):
+                    auto = setting == AUTO
+                    if isinstance(error, ShapeRejected) and negotiation.adapt(str(error), auto=auto):
                         continue
                     raise error from exc
                 return _chat_result(completion, negotiation.mode)
@@ -423,8 +424,8 @@ def _chat_result(completion: Any, mode: str) -> CallResult:
     reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or ""
     if not isinstance(reasoning, str):
         reasoning = json.dumps(reasoning, default=str) if reasoning else ""
-    if not reasoning:
-        content, reasoning = split_reasoning(content)
+    content, thinking = split_reasoning(content)
+    reasoning = "\n".join(part for part in (reasoning, thinking) if part)
     structured = None
     tool_calls = getattr(message, "tool_calls", None) or []
     if mode == TOOLS and tool_calls:
