@@ -56,6 +56,7 @@ from agents.providers.structured import (
     capabilities,
     is_shape_rejection,
     mode_ladder,
+    names_structured_output,
     rejects_temperature,
     request_with_mode,
     split_reasoning,
@@ -404,7 +405,7 @@ class _Negotiation:
                 self.renamed_tokens = True
                 self.notes.append(f"{sent} refused, sent {instead} ({error[:200]})")
                 return True
-        if auto and self.index + 1 < len(self.ladder):
+        if auto and self.index + 1 < len(self.ladder) and names_structured_output(error):
             refused = self.mode
             self.index += 1
             self.notes.append(f"structured output {refused} refused, trying {self.mode} ({error[:200]})")

@@ -60,12 +60,12 @@ LEGACY_RESPONSE_FORMATS = (JSON_SCHEMA, JSON_OBJECT, NONE)
 # A refusal of the request's shape names what it refused. Statuses: 400/415/422 are how
 # servers say "bad request", and several (llama.cpp, older vLLM, LM Studio) answer 500 for a
 # schema they cannot turn into a grammar.
-_SHAPE_WORDS = re.compile(
+_STRUCTURED_OUTPUT_WORDS = re.compile(
     r"response_format|json_schema|json_object|\bschema\b|guided_json|grammar|\btools?\b"
-    r"|tool_choice|function|\bformat\b|structured output"
-    r"|\btemperature\b|\btop_p\b|\bmax_tokens\b|\bmax_completion_tokens\b",
+    r"|tool_choice|function|\bformat\b|structured output",
     re.IGNORECASE,
 )
+_PARAMETER_WORDS = re.compile(r"\btemperature\b|\btop_p\b|\bmax_tokens\b|\bmax_completion_tokens\b", re.IGNORECASE)
 _SHAPE_STATUSES = (400, 415, 422)
 
 
@@ -129,7 +129,13 @@ def is_shape_rejection(status: int, body: str) -> bool:
         return False
     if status not in _SHAPE_STATUSES and status < 500:
         return False
-    return bool(_SHAPE_WORDS.search(body or ""))
+    return bool(_STRUCTURED_OUTPUT_WORDS.search(body or "") or _PARAMETER_WORDS.search(body or ""))
+
+
+def names_structured_output(body: str) -> bool:
+    """Does a refusal name the structured output (so a weaker mode may pass)? A refusal that
+    names only a parameter (max_tokens too large) would refuse every mode alike."""
+    return bool(_STRUCTURED_OUTPUT_WORDS.search(body or ""))
 
 
 def endpoint_key(url: str | None) -> str:

@@ -382,3 +382,15 @@ def test_an_unknown_structured_output_setting_is_warned_about():
         "structured_output" in w
         for w in provider_config_warnings("openai_compatible", "m", BASE | {"structured_output": "tools"}, False)
     )
+
+
+def test_a_refusal_naming_only_a_parameter_does_not_walk_the_modes(http_mock, context):
+    """vLLM's "max_tokens is too large" would refuse every mode alike: after the one rename,
+    the call ends with the server's reason instead of seven requests."""
+    route = http_mock.post(URL).mock(
+        return_value=refusal(400, "'max_tokens' or 'max_completion_tokens' is too large: 2048")
+    )
+    outcome = call(context)
+    assert len(route.calls) == 2  # as sent, then with the token parameter renamed
+    assert outcome.status == "error" and "too large" in outcome.error
+    assert outcome.response.structured_output_mode == "json_schema"
