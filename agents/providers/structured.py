@@ -8,7 +8,7 @@ Every server speaks "OpenAI-compatible" with its own accent. The modes, stronges
 | `json_schema` | `response_format={"type": "json_schema", "json_schema": {name, schema, strict: true}}` | OpenAI, Azure, vLLM, llama.cpp server, LM Studio, Ollama >= 0.5 |
 | `json_object_schema` | `response_format={"type": "json_object", "schema": <schema>}` | llama.cpp server, LM Studio |
 | `vllm_guided_json` | `guided_json=<schema>` (extra body) | vLLM |
-| `ollama_format` | `format=<schema>` (extra body) | Ollama |
+| `ollama_format` | `format=<schema>` (extra body) | Ollama's native field (its /v1 takes json_schema too) |
 | `tools` | one function `submit_decision(<schema>)`, `tool_choice` forcing it | servers with tool calling |
 | `json_object` | `response_format={"type": "json_object"}` | valid JSON only, no schema (DeepSeek, DashScope) |
 | `none` | nothing | the parser alone |
