@@ -8,7 +8,10 @@ Order of attempts:
 3. each candidate is also tried after common repairs: trailing commas, single quotes /
    Python literals (True, None), smart quotes, comments.
 
-Numbers as strings and symbol aliases are repaired by the validator (agents.decision).
+Every decoded payload passes agents.boundary.json_storable before the validator reads it, so
+NaN/Infinity reach the validator as text it rejects (that action only) and NUL or lone
+surrogates in its strings are escaped. Numbers as strings and symbol aliases are repaired
+by the validator (agents.decision).
 Nothing decision-shaped: status invalid_response, the decision is hold. Pure: no Django.
 """
 
