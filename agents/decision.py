@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union
 
+from agents.boundary import json_storable
+
 SCHEMA_VERSION = "1"
 
 ACTION_OPEN = "open"
@@ -30,6 +32,12 @@ SIDES = ("long", "short")
 MAX_ACTIONS = 20
 MAX_TEXT_FIELD_CHARS = 2000
 MAX_REASONING_CHARS = 20000
+# No quantity, notional or price in any market comes near 10^15, and the ledger's columns
+# (28 digits, 10 places) overflow not far above: a bigger number is a model's mistake
+# (1e400, a string of 40 nines), rejected here with a reason instead of failing the round.
+MAX_DECISION_NUMBER = Decimal("1e15")
+# A positive size or price this small rounds to nothing in the ledger.
+MIN_POSITIVE_NUMBER = Decimal("1e-12")
 
 
 def _nullable(json_type: str, description: str) -> dict:
@@ -271,17 +279,20 @@ def action_summary(action: Action) -> str:
 
 
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
+    """A rejected action's raw value as stored: JSON every backend takes (agents.boundary),
+    long strings cut."""
+    stored, _ = json_storable(value)
+    return _cut_strings(stored, 0)
+
+
+def _cut_strings(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return value[:MAX_TEXT_FIELD_CHARS] + "..." if len(value) > MAX_TEXT_FIELD_CHARS else value
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        if isinstance(value, str) and len(value) > MAX_TEXT_FIELD_CHARS:
-            return value[:MAX_TEXT_FIELD_CHARS] + "..."
-        return value
-    return repr(value)[:MAX_TEXT_FIELD_CHARS]
+        return {k: _cut_strings(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(v, depth + 1) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +354,10 @@ def _decimal(value: Any, name: str, *, code: str, required: bool = False) -> Dec
         raise _Reject(code, f"{name} must be a number, got {str(value)[:40]!r}") from None
     if not number.is_finite():
         raise _Reject(code, f"{name} must be finite, got {str(value)[:40]!r}")
+    if abs(number) > MAX_DECISION_NUMBER:
+        raise _Reject(
+            code, f"{name} is out of range, got {str(value)[:40]!r} (at most {MAX_DECISION_NUMBER:.0E})"
+        )
     return number
 
 
@@ -350,6 +365,8 @@ def _positive(value: Any, name: str, *, code: str, required: bool = False) -> De
     number = _decimal(value, name, code=code, required=required)
     if number is not None and number <= 0:
         raise _Reject(code, f"{name} must be greater than 0, got {number}")
+    if number is not None and number < MIN_POSITIVE_NUMBER:
+        raise _Reject(code, f"{name} is too small, got {number} (at least {MIN_POSITIVE_NUMBER:.0E})")
     return number
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from agents.boundary import ESCAPE, response_admit
 from agents.context import AccountView, AgentContext
 from agents.decision import Decision, UpdateExitAction, hold_decision
 from agents.parser import STATUS_INVALID_RESPONSE, STATUS_SUCCESS, ParseResult, parse_response
@@ -26,6 +27,7 @@ from agents.pricing import invocation_cost, price_for
 from agents.providers import LLM_PROVIDERS, PROVIDERS, REGISTRY, agent_for
 from agents.providers.base import KEY_SETTINGS, STATUS_ERROR, AgentResponse, resolve_api_key, setting_value
 from agents.providers.baselines import STRATEGIES
+from agents.providers.structured import SETTINGS as STRUCTURED_OUTPUT_SETTINGS
 
 INVOCATION_STATUSES = (STATUS_SUCCESS, STATUS_INVALID_RESPONSE, "error", "timeout")
 
@@ -84,6 +86,9 @@ def invoke_agent(
         response = agent.decide(context)
     except Exception as exc:  # a provider must never crash the round
         response = AgentResponse(raw_text="", status=STATUS_ERROR, error=f"{type(exc).__name__}: {exc}")
+    # Whatever the provider returned is made storable before anything reads it.
+    response = response_admit(response)
+    notes = tuple(response.notes)
 
     if provider in LLM_PROVIDERS:
         cost, cost_note = invocation_cost(
@@ -100,14 +105,23 @@ def invoke_agent(
             cost_usd=cost,
             cost_note=cost_note,
             error=response.error,
+            notes=notes + _escape_note(response.escaped_characters),
         )
     try:
         parsed = parse_response(response.raw_text, rules=rules, structured=response.structured)
     except Exception as exc:  # defensive: the parser is tested not to raise
         response_error = f"parser failed: {type(exc).__name__}: {exc}"
         return AgentOutcome(
-            STATUS_INVALID_RESPONSE, hold_decision(), response, cost_usd=cost, error=response_error
+            STATUS_INVALID_RESPONSE,
+            hold_decision(),
+            response,
+            cost_usd=cost,
+            error=response_error,
+            notes=notes + _escape_note(response.escaped_characters),
         )
+    escaped = response.escaped_characters + parsed.escaped_characters
+    if parsed.escaped_characters:
+        response = replace(response, escaped_characters=escaped)
     return AgentOutcome(
         parsed.status,
         keep_unchanged_exits(parsed.decision, context.account),
@@ -116,7 +130,16 @@ def invoke_agent(
         cost_usd=cost,
         cost_note=cost_note,
         error=parsed.error,
-        notes=tuple(f"repaired: {r}" for r in parsed.repairs),
+        notes=notes + tuple(f"repaired: {r}" for r in parsed.repairs) + _escape_note(escaped),
+    )
+
+
+def _escape_note(escaped: int) -> tuple[str, ...]:
+    if not escaped:
+        return ()
+    return (
+        f"escaped: {escaped} character(s) no database stores (NUL, lone surrogates) "
+        f"are kept as {ESCAPE}uXXXX (agents.boundary.text_restore gives the original back)",
     )
 
 
@@ -161,6 +184,13 @@ def provider_config_warnings(provider: str, model: str, config: dict | None, has
     response_format = config.get("response_format")
     if response_format is not None and response_format not in ("json_schema", "json_object", "none"):
         warnings.append("llm_config.response_format must be json_schema, json_object or none")
+    structured_output = config.get("structured_output")
+    if structured_output is not None and structured_output not in STRUCTURED_OUTPUT_SETTINGS:
+        warnings.append(
+            "llm_config.structured_output must be one of " + ", ".join(STRUCTURED_OUTPUT_SETTINGS)
+        )
+    elif structured_output is not None and provider == "anthropic":
+        warnings.append("llm_config.structured_output is ignored for anthropic (always a forced tool)")
     for name in ("timeout_seconds", "temperature", "max_tokens"):
         value = config.get(name)
         if value is not None:

@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import F, Q
 
+from agents.providers.structured import MODES as STRUCTURED_OUTPUT_MODES
+
 
 class InvocationStatus(models.TextChoices):
     SUCCESS = "success", "Success"
@@ -32,6 +34,14 @@ class Invocation(models.Model):
     system_prompt = models.TextField()
     user_prompt = models.TextField()
     raw_response = models.TextField(blank=True, default="")
+    # A reasoning model's thinking (reasoning_content or <think>), apart from its answer.
+    reasoning_text = models.TextField(blank=True, default="")
+    # How the decision schema was enforced on this call ("" for built-in agents).
+    structured_output_mode = models.CharField(max_length=24, blank=True, default="")
+    escaped_characters = models.PositiveIntegerField(
+        default=0,
+        help_text="Characters no database stores (NUL, lone surrogates) kept as the visible escape ⧵uXXXX",
+    )
     parsed_decision = models.JSONField(default=dict, blank=True)
     # [{"index": 0, "action": {...}, "status": "filled"|"rejected", "order_id": ..., "code": ..., "reason": ...}]
     action_outcomes = models.JSONField(default=list, blank=True)
@@ -76,3 +86,37 @@ class Invocation(models.Model):
 
     def __str__(self):
         return f"invocation {self.pk} participant {self.participant_id} round {self.round_id} {self.status}"
+
+
+class StructuredOutputCapability(models.Model):
+    """The strongest structured output mode a server accepted for a model (auto negotiation).
+
+    Written when a round records an invocation that learned it; read into the process-wide
+    memory (agents.providers.structured.capabilities) so the next call starts there. Delete
+    a row to make the next call probe from the strongest mode again (e.g. after a server
+    upgrade).
+    """
+
+    Mode = models.TextChoices("Mode", [(mode, mode) for mode in STRUCTURED_OUTPUT_MODES])
+
+    base_url = models.CharField(
+        max_length=300, help_text="The server's base URL, lowercased, no trailing slash"
+    )
+    model = models.CharField(max_length=200)
+    mode = models.CharField(max_length=24, choices=Mode.choices)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["base_url", "model"]
+        verbose_name_plural = "structured output capabilities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["base_url", "model"], name="structured_output_once_per_server_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=list(STRUCTURED_OUTPUT_MODES)), name="structured_output_mode_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model} at {self.base_url}: {self.mode}"

@@ -8,7 +8,10 @@ Order of attempts:
 3. each candidate is also tried after common repairs: trailing commas, single quotes /
    Python literals (True, None), smart quotes, comments.
 
-Numbers as strings and symbol aliases are repaired by the validator (agents.decision).
+Every decoded payload passes agents.boundary.json_storable before the validator reads it, so
+NaN/Infinity reach the validator as text it rejects (that action only) and NUL or lone
+surrogates in its strings are escaped. Numbers as strings and symbol aliases are repaired
+by the validator (agents.decision).
 Nothing decision-shaped: status invalid_response, the decision is hold. Pure: no Django.
 """
 
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.boundary import json_storable
 from agents.decision import (
     Decision,
     DecisionRules,
@@ -52,6 +56,8 @@ class ParseResult:
     error: str = ""
     repairs: tuple[str, ...] = field(default=())
     source: str = ""  # structured | fenced | text | ""
+    # Characters in the decoded JSON (e.g. "\\u0000" escapes) made storable by agents.boundary.
+    escaped_characters: int = 0
 
     @property
     def ok(self) -> bool:
@@ -291,7 +297,10 @@ def parse_response(text: str | None, *, rules: DecisionRules, structured: Any = 
                 payload = None
         payload = _as_decision_payload(payload)
         if payload is not None:
-            return ParseResult(STATUS_SUCCESS, decision_validate(payload, rules), source="structured")
+            payload, escaped = json_storable(payload)
+            return ParseResult(
+                STATUS_SUCCESS, decision_validate(payload, rules), source="structured", escaped_characters=escaped
+            )
 
     if text is None or not isinstance(text, str) or not text.strip():
         return _invalid("empty response")
@@ -300,18 +309,28 @@ def parse_response(text: str | None, *, rules: DecisionRules, structured: Any = 
 
     payload = _whole_text_payload(text)
     if payload is not None:
+        payload, escaped = json_storable(payload)
         try:
-            return ParseResult(STATUS_SUCCESS, decision_validate(payload, rules), source="text")
+            return ParseResult(
+                STATUS_SUCCESS, decision_validate(payload, rules), source="text", escaped_characters=escaped
+            )
         except DecisionShapeError:  # pragma: no cover - is_decision_shaped already checked
             pass
 
     scan = _Scan()
     for source, repair, payload in _candidates(text, scan):
+        payload, escaped = json_storable(payload)
         try:
             decision = decision_validate(payload, rules)
         except DecisionShapeError:  # pragma: no cover - _as_decision_payload already checked
             continue
-        return ParseResult(STATUS_SUCCESS, decision, repairs=(repair,) if repair else (), source=source)
+        return ParseResult(
+            STATUS_SUCCESS,
+            decision,
+            repairs=(repair,) if repair else (),
+            source=source,
+            escaped_characters=escaped,
+        )
 
     if scan.complete_values:
         return _invalid("no JSON decision object found: the JSON in the response has no 'actions' list")

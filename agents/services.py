@@ -6,11 +6,14 @@ import json
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from agents.boundary import json_storable, text_storable
 from agents.context import AgentContext
 from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
 from agents.invoke import AgentOutcome
-from agents.models import Invocation
+from agents.models import Invocation, StructuredOutputCapability
+from agents.providers.structured import capabilities, endpoint_key
 
 # Raw replies are stored whole up to this size (a hostile 2 MB reply is cut, and says so).
 MAX_RAW_RESPONSE_CHARS = 200_000
@@ -103,6 +106,16 @@ class InvocationAnswer:
     outcome: AgentOutcome
 
 
+def _text(value: str) -> str:
+    # invoke_agent already admitted the response through agents.boundary; this is the last
+    # guard for anything that reached an outcome another way (a round-made timeout, a test).
+    return text_storable(value or "")[0]
+
+
+def _json(value):
+    return json_storable(value)[0]
+
+
 def _invocation_row(answer: InvocationAnswer) -> Invocation:
     outcome = answer.outcome
     response = outcome.response
@@ -111,24 +124,29 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         error = (error + "\n" if error else "") + outcome.cost_note
     if outcome.notes:
         error = (error + "\n" if error else "") + "; ".join(outcome.notes)
-    outcomes = initial_action_outcomes(outcome.decision)
+    outcomes = _json(initial_action_outcomes(outcome.decision))
     actions, rejected = action_counts(outcomes)
+    raw_response, escaped = text_storable(response.raw_text or "")
+    reasoning_text, escaped_reasoning = text_storable(response.reasoning_text or "")
     return Invocation(
         participant_id=answer.participant_id,
         round_id=answer.round_id,
         snapshot_id=answer.snapshot_id,
         provider=answer.provider,
-        model=answer.model[:200],
+        model=_text(answer.model)[:200],
         prompt_version=answer.context.prompt_version,
-        system_prompt=answer.context.system_prompt,
-        user_prompt=answer.context.user_prompt,
-        raw_response=_cut(response.raw_text or "", MAX_RAW_RESPONSE_CHARS),
-        parsed_decision=outcome.decision.to_dict(),
+        system_prompt=_text(answer.context.system_prompt),
+        user_prompt=_text(answer.context.user_prompt),
+        raw_response=_cut(raw_response, MAX_RAW_RESPONSE_CHARS),
+        reasoning_text=_cut(reasoning_text, MAX_RAW_RESPONSE_CHARS),
+        structured_output_mode=(response.structured_output_mode or "")[:24],
+        escaped_characters=max(0, int(response.escaped_characters)) + escaped + escaped_reasoning,
+        parsed_decision=_json(outcome.decision.to_dict()),
         action_outcomes=outcomes,
         actions_count=actions,
         rejected_actions_count=rejected,
         status=outcome.status,
-        error=_cut(error, MAX_TEXT_FIELD_CHARS * 5),
+        error=_cut(_text(error), MAX_TEXT_FIELD_CHARS * 5),
         latency_ms=max(0, int(response.latency_ms)),
         input_tokens=max(0, int(response.input_tokens)),
         output_tokens=max(0, int(response.output_tokens)),
@@ -157,7 +175,9 @@ def invocation_record(
     savepoint inside a caller's transaction) so a duplicate leaves the caller's
     transaction usable for the lookup.
     """
-    row = _invocation_row(InvocationAnswer(participant_id, round_id, snapshot_id, provider, model, context, outcome))
+    answer = InvocationAnswer(participant_id, round_id, snapshot_id, provider, model, context, outcome)
+    row = _invocation_row(answer)
+    structured_output_capabilities_remember([answer])
     try:
         with transaction.atomic():
             row.save(force_insert=True)
@@ -182,6 +202,7 @@ def invocations_record(answers: list[InvocationAnswer], *, look_up_conflicts: bo
     if not answers:
         return []
     rows = [_invocation_row(answer) for answer in answers]
+    structured_output_capabilities_remember(answers)
     if not look_up_conflicts:
         Invocation.objects.bulk_create(rows)
         return [(row, True) for row in rows]
@@ -204,6 +225,7 @@ def invocation_outcome_set(*, invocation_id: int, index: int, status: str, **det
     """Record what became of action `index` (e.g. status="filled", order_id=12; or
     status="rejected", code="insufficient_margin", reason="...")."""
     invocation = Invocation.objects.select_for_update().get(pk=invocation_id)
+    details = _json(details)
     outcomes = list(invocation.action_outcomes)
     for item in outcomes:
         if item.get("index") == index:
@@ -215,3 +237,38 @@ def invocation_outcome_set(*, invocation_id: int, index: int, status: str, **det
     invocation.action_outcomes = outcomes
     invocation.save(update_fields=["action_outcomes"])
     return invocation
+
+
+def structured_output_capabilities_remember(answers: list[InvocationAnswer]) -> int:
+    """Store what auto negotiation learned in these answers: per (server, model), the mode the
+    server accepted. One upsert (INSERT ... ON CONFLICT DO UPDATE), so two runners learning
+    the same thing at once never raise inside the round's transaction. Returns rows written.
+
+    Runs on the recording (round) thread: the provider threads only told the in-process
+    memory. A process that has not read the table yet reads it now, so its next round's calls
+    start from what other processes learned.
+    """
+    if not capabilities.loaded:
+        from agents.selectors import structured_output_capabilities_load
+
+        structured_output_capabilities_load()
+    learned: dict[tuple[str, str], str] = {}
+    for answer in answers:
+        response = answer.outcome.response
+        if response.capability_learned and response.structured_output_mode and response.endpoint:
+            learned[(endpoint_key(response.endpoint), answer.model[:200])] = response.structured_output_mode
+    if not learned:
+        return 0
+    now = timezone.now()
+    StructuredOutputCapability.objects.bulk_create(
+        [
+            StructuredOutputCapability(base_url=base_url, model=model, mode=mode, updated_at=now)
+            for (base_url, model), mode in sorted(learned.items())
+        ],
+        update_conflicts=True,
+        unique_fields=["base_url", "model"],
+        update_fields=["mode", "updated_at"],
+    )
+    for (base_url, model), mode in learned.items():
+        capabilities.set(base_url, model, mode)
+    return len(learned)

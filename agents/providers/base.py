@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from agents.context import AgentContext
@@ -41,6 +44,18 @@ class AgentResponse:
     retries: int = 0
     status: str = STATUS_SUCCESS  # success | error | timeout
     error: str = ""
+    # A reasoning model's thinking (reasoning_content, <think>...</think>), kept apart from
+    # the answer so the parser never takes a draft in it for the decision.
+    reasoning_text: str = ""
+    # Characters agents.boundary escaped so the row can be stored (NUL, lone surrogates).
+    escaped_characters: int = 0
+    # How the decision schema was enforced on this call (agents.providers.structured).
+    structured_output_mode: str = ""
+    # The server's base URL, and whether this call taught us what it accepts (auto mode):
+    # the recording service then remembers the mode for (endpoint, model).
+    endpoint: str = ""
+    capability_learned: bool = False
+    notes: tuple[str, ...] = ()
 
 
 class Agent(Protocol):
@@ -51,15 +66,53 @@ class Agent(Protocol):
 
 
 class RetryableError(Exception):
-    """A transient failure (429, 5xx, timeout, connection): worth another attempt."""
+    """A transient failure (429, 5xx, timeout, connection): worth another attempt.
 
-    def __init__(self, message: str, *, timeout: bool = False):
+    `retry_after`: seconds the server asked us to wait (its Retry-After header), if any.
+    """
+
+    def __init__(self, message: str, *, timeout: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.timeout = timeout
+        self.retry_after = retry_after
 
 
 class PermanentError(Exception):
     """A failure that will not change on retry (4xx other than 429, bad config)."""
+
+
+class ShapeRejected(PermanentError):
+    """The server refused the request's shape (its structured output, a parameter): sending
+    it unchanged would fail again, a different shape may not. Negotiation handles it."""
+
+
+def retry_after_seconds(headers, *, now: datetime | None = None) -> float | None:
+    """The wait a 429/503 asks for: `retry-after-ms` (OpenAI's), else `Retry-After` as
+    seconds or as an HTTP date (RFC 9110 10.2.3). None when absent or unreadable."""
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            value = float(milliseconds) / 1000
+            return value if math.isfinite(value) and value >= 0 else None
+        except ValueError:
+            pass
+    text = (headers.get("retry-after") or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _setting(name: str) -> str:
@@ -117,15 +170,19 @@ class CallResult:
     structured: Any
     input_tokens: int
     output_tokens: int
+    reasoning_text: str = ""
 
 
 def call_with_retries(call: Callable[[], CallResult], *, config: dict) -> AgentResponse:
     """Run `call` with up to MAX_RETRIES retries (exponential backoff: b, 2b) on RetryableError.
 
-    The SDKs' own retries are off (max_retries=0) so the count here is the true one.
+    A 429/503 that says Retry-After is waited out as asked instead, capped by the agent's
+    timeout (a server asking for an hour does not hold the round for an hour). The SDKs'
+    own retries are off (max_retries=0) so the count here is the true one.
     Never raises: every failure is an AgentResponse with status error or timeout.
     """
     backoff = config_float(config, "retry_backoff_seconds", DEFAULT_BACKOFF_SECONDS) or 0.0
+    timeout = config_float(config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS) or DEFAULT_TIMEOUT_SECONDS
     max_retries = min(MAX_RETRIES, max(0, config_int(config, "max_retries", MAX_RETRIES)))
     started = time.monotonic()
     retries = 0
@@ -134,7 +191,10 @@ def call_with_retries(call: Callable[[], CallResult], *, config: dict) -> AgentR
             result = call()
         except RetryableError as exc:
             if retries < max_retries:
-                sleep(backoff * (2**retries))
+                if exc.retry_after is not None:
+                    sleep(min(exc.retry_after, timeout))
+                else:
+                    sleep(backoff * (2**retries))
                 retries += 1
                 continue
             return AgentResponse(
@@ -162,6 +222,7 @@ def call_with_retries(call: Callable[[], CallResult], *, config: dict) -> AgentR
             )
         return AgentResponse(
             raw_text=result.raw_text,
+            reasoning_text=result.reasoning_text,
             structured=result.structured,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,

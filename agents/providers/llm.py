@@ -2,13 +2,16 @@
 
 - anthropic: Messages API with a forced tool `submit_decision` whose input_schema is the
   decision schema; the tool input is the structured output.
-- openai, azure_openai: Chat Completions with response_format json_schema (strict), or
-  json_object mode when llm_config.response_format == "json_object".
-- deepseek, qwen, openai_compatible: Chat Completions in json_object mode by default
-  (llm_config.response_format may ask for json_schema or "none" for servers without it).
+- openai, azure_openai, deepseek, qwen, openai_compatible: Chat Completions, with the decision
+  schema enforced the way the server understands (`agents.providers.structured`: strict
+  json_schema for OpenAI/Azure, json_object for DeepSeek and DashScope, negotiated for any
+  other server). A reasoning model's thinking (`reasoning_content`, or a leading
+  <think>...</think>) is kept apart from the answer.
 
 The SDKs' own retries are disabled (max_retries=0); `call_with_retries` retries 429, 5xx,
-timeouts and connection errors up to twice and records the count.
+timeouts and connection errors up to twice (waiting out Retry-After when the server says it)
+and records the count. A refusal of the request's shape is never retried unchanged: the
+negotiation changes the shape, or the call fails with the server's reason.
 
 Every client gets its HTTP client from `_http_client(sdk, timeout)`, built on one process-wide
 SSL context (`shared_ssl_context()`): left to themselves the SDKs load the CA bundle anew
@@ -18,8 +21,10 @@ for every client, ~25 ms of CPU under the GIL, which serialises a round's 50 age
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
+from dataclasses import replace
 from typing import Any
 
 import anthropic
@@ -32,15 +37,30 @@ from agents.providers.base import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TIMEOUT_SECONDS,
     STATUS_ERROR,
+    STATUS_SUCCESS,
     AgentResponse,
     CallResult,
     PermanentError,
     RetryableError,
+    ShapeRejected,
     call_with_retries,
     config_float,
     config_int,
     resolve_api_key,
+    retry_after_seconds,
     setting_value,
+)
+from agents.providers.structured import (
+    AUTO,
+    TOOLS,
+    capabilities,
+    is_shape_rejection,
+    mode_ladder,
+    names_structured_output,
+    rejects_temperature,
+    request_with_mode,
+    split_reasoning,
+    structured_output_setting,
 )
 
 TOOL_NAME = "submit_decision"
@@ -48,15 +68,7 @@ DEFAULT_BASE_URLS = {
     "deepseek": "https://api.deepseek.com",
     "qwen": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
 }
-# response_format per provider unless llm_config.response_format says otherwise.
-DEFAULT_RESPONSE_FORMATS = {
-    "openai": "json_schema",
-    "azure_openai": "json_schema",
-    "deepseek": "json_object",
-    "qwen": "json_object",
-    "openai_compatible": "json_object",
-}
-RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Local servers (Ollama, vLLM, llama.cpp) need no key, but the SDK wants a string.
 NO_KEY_PLACEHOLDER = "not-needed"
 
@@ -98,8 +110,19 @@ def _missing_key_response(provider: str, config: dict) -> AgentResponse:
     )
 
 
+def _error_body(exc: Exception) -> str:
+    try:
+        return exc.response.text or ""
+    except Exception:  # a streamed or closed response
+        return ""
+
+
 def _translate(exc: Exception) -> Exception:
-    """SDK exception -> RetryableError / PermanentError (both SDKs share the shape)."""
+    """SDK exception -> RetryableError / ShapeRejected / PermanentError (both SDKs alike).
+
+    A 4xx/5xx whose body names the request's shape (response_format, tools, a parameter) is
+    ShapeRejected: the same request would fail again. 429 and 503 carry Retry-After.
+    """
     if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError)):
         return RetryableError(f"timed out: {exc}", timeout=True)
     if isinstance(exc, (openai.APIConnectionError, anthropic.APIConnectionError)):
@@ -107,8 +130,13 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError)):
         status = exc.status_code
         message = f"HTTP {status}: {str(exc)[:500]}"
+        if is_shape_rejection(status, f"{exc} {_error_body(exc)}"):
+            return ShapeRejected(message)
         if status == 429 or status >= 500:
-            return RetryableError(message)
+            retry_after = None
+            if status in (429, 503):
+                retry_after = retry_after_seconds(getattr(exc.response, "headers", None))
+            return RetryableError(message, retry_after=retry_after)
         return PermanentError(message)
     return exc
 
@@ -159,13 +187,19 @@ class AnthropicAgent:
             except Exception as exc:
                 raise _translate(exc) from exc
             structured = None
-            texts = []
+            texts: list[str] = []
+            thinking: list[str] = []
             for block in message.content or []:
                 if getattr(block, "type", "") == "tool_use" and block.name == TOOL_NAME:
                     structured = block.input
                 elif getattr(block, "type", "") == "text":
                     texts.append(block.text)
-            raw = json.dumps(structured) if structured is not None else ""
+                elif getattr(block, "type", "") == "thinking":
+                    thinking.append(str(getattr(block, "thinking", "") or ""))
+            try:
+                raw = json.dumps(structured) if structured is not None else ""
+            except (TypeError, ValueError):
+                raw = repr(structured)
             if texts:
                 raw = "\n".join(texts) + ("\n" + raw if raw else "")
             usage = message.usage
@@ -174,12 +208,14 @@ class AnthropicAgent:
                 structured=structured,
                 input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
                 output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+                reasoning_text="\n".join(thinking),
             )
 
         try:
-            return call_with_retries(call, config=self.config)
+            response = call_with_retries(call, config=self.config)
         finally:
             client.close()  # its own connection pool; the SSL context stays shared
+        return replace(response, structured_output_mode=TOOLS, endpoint=str(client.base_url))
 
 
 class OpenAIChatAgent:
@@ -194,9 +230,9 @@ class OpenAIChatAgent:
             self.api_key = NO_KEY_PLACEHOLDER
 
     @property
-    def response_format(self) -> str:
-        chosen = self.config.get("response_format") or DEFAULT_RESPONSE_FORMATS[self.provider]
-        return chosen if chosen in RESPONSE_FORMATS else DEFAULT_RESPONSE_FORMATS[self.provider]
+    def structured_output(self) -> str:
+        """auto or one fixed mode (agents.providers.structured)."""
+        return structured_output_setting(self.provider, self.config)
 
     def client(self) -> openai.OpenAI:
         timeout = config_float(self.config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
@@ -235,7 +271,9 @@ class OpenAIChatAgent:
     def deployment(self) -> str:
         return self.config.get("deployment") or self.model
 
-    def request(self, context: AgentContext) -> dict[str, Any]:
+    def request(self, context: AgentContext, mode: str | None = None) -> dict[str, Any]:
+        """The chat.completions.create kwargs, with `mode`'s structured output (default: the
+        first mode this agent would try)."""
         request: dict[str, Any] = {
             "model": self.deployment if self.provider == "azure_openai" else self.model,
             "messages": [
@@ -250,16 +288,25 @@ class OpenAIChatAgent:
         )
         request[token_param] = max_tokens
         temperature = config_float(self.config, "temperature", None)
-        if temperature is not None:
+        if temperature is not None and not rejects_temperature(self.model):
             request["temperature"] = temperature
-        if self.response_format == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "decision", "schema": DECISION_SCHEMA, "strict": True},
-            }
-        elif self.response_format == "json_object":
-            request["response_format"] = {"type": "json_object"}
-        return request
+        if mode is None:
+            mode = mode_ladder(self.structured_output, self._remembered_mode())[0]
+        return request_with_mode(request, mode)
+
+    def _remembered_mode(self) -> str | None:
+        if self.structured_output != AUTO:
+            return None
+        return capabilities.get(self.endpoint, self.model)
+
+    @property
+    def endpoint(self) -> str:
+        """The server this agent talks to: the capability memory's key."""
+        base_url = self.config.get("base_url") or DEFAULT_BASE_URLS.get(self.provider)
+        if self.provider == "azure_openai" and not base_url:
+            endpoint = self.config.get("endpoint") or setting_value("AZURE_OPENAI_ENDPOINT")
+            return f"{endpoint.rstrip('/')}/openai/deployments/{self.deployment}"
+        return base_url or OPENAI_BASE_URL
 
     def decide(self, context: AgentContext) -> AgentResponse:
         if not self.api_key:
@@ -282,29 +329,119 @@ class OpenAIChatAgent:
             client = self.client()
         except Exception as exc:  # e.g. the SDK refusing a config combination
             return AgentResponse(raw_text="", status=STATUS_ERROR, error=f"client setup failed: {exc}")
-        request = self.request(context)
+        setting = self.structured_output
+        remembered = self._remembered_mode()
+        negotiation = _Negotiation(mode_ladder(setting, remembered), self.request(context, mode="none"))
+        notes = negotiation.notes
+        if config_float(self.config, "temperature", None) is not None and rejects_temperature(self.model):
+            notes.append(f"temperature not sent: {self.model} takes none")
 
         def call() -> CallResult:
-            try:
-                completion = client.chat.completions.create(**request)
-            except Exception as exc:
-                raise _translate(exc) from exc
-            choices = completion.choices or []
-            if not choices:
-                raise PermanentError("the response has no choices")
-            message = choices[0].message
-            raw = message.content or ""
-            if not raw and getattr(message, "refusal", None):
-                raw = f"refusal: {message.refusal}"
-            usage = completion.usage
-            return CallResult(
-                raw_text=raw,
-                structured=None,  # JSON mode output is text: the parser reads it
-                input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0,
-                output_tokens=int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0,
-            )
+            while True:
+                request = request_with_mode(negotiation.base, negotiation.mode)
+                try:
+                    completion = client.chat.completions.create(**request)
+                except Exception as exc:
+                    error = _translate(exc)
+                    auto = setting == AUTO
+                    if isinstance(error, ShapeRejected) and negotiation.adapt(str(error), auto=auto):
+                        continue
+                    raise error from exc
+                return _chat_result(completion, negotiation.mode)
 
         try:
-            return call_with_retries(call, config=self.config)
+            response = call_with_retries(call, config=self.config)
         finally:
             client.close()  # its own connection pool; the SSL context stays shared
+        learned = setting == AUTO and response.status == STATUS_SUCCESS and negotiation.mode != remembered
+        if learned:
+            capabilities.set(self.endpoint, self.model, negotiation.mode)
+        return replace(
+            response,
+            structured_output_mode=negotiation.mode,
+            endpoint=self.endpoint,
+            capability_learned=learned,
+            notes=tuple(notes),
+        )
+
+
+_TEMPERATURE = re.compile(r"\btemperature\b|\btop_p\b", re.IGNORECASE)
+_MAX_TOKENS = re.compile(r"\bmax_tokens\b", re.IGNORECASE)
+_MAX_COMPLETION_TOKENS = re.compile(r"\bmax_completion_tokens\b", re.IGNORECASE)
+
+
+class _Negotiation:
+    """Where one call stands: the mode being tried and the request without structured output.
+
+    Each refusal of the shape changes one thing and the call goes on: a refused sampling or
+    token parameter is dropped or renamed (once each), else (auto only) the next weaker
+    structured output mode is tried. Kept across retries, so a retried 503 resumes here.
+    """
+
+    def __init__(self, ladder: tuple[str, ...], base: dict[str, Any]):
+        self.ladder = ladder
+        self.index = 0
+        self.base = base
+        self.notes: list[str] = []
+        self.renamed_tokens = False
+
+    @property
+    def mode(self) -> str:
+        return self.ladder[self.index]
+
+    def adapt(self, error: str, *, auto: bool) -> bool:
+        """Change the request after `error` refused it; False when nothing is left to change."""
+        base = self.base
+        if "temperature" in base and _TEMPERATURE.search(error):
+            self.base = {k: v for k, v in base.items() if k != "temperature"}
+            self.notes.append(f"temperature refused, sent without it ({error[:200]})")
+            return True
+        for sent, instead, named in (
+            ("max_tokens", "max_completion_tokens", _MAX_TOKENS),
+            ("max_completion_tokens", "max_tokens", _MAX_COMPLETION_TOKENS),
+        ):
+            if sent in base and named.search(error) and not self.renamed_tokens:
+                self.base = {k: v for k, v in base.items() if k != sent} | {instead: base[sent]}
+                self.renamed_tokens = True
+                self.notes.append(f"{sent} refused, sent {instead} ({error[:200]})")
+                return True
+        if auto and self.index + 1 < len(self.ladder) and names_structured_output(error):
+            refused = self.mode
+            self.index += 1
+            self.notes.append(f"structured output {refused} refused, trying {self.mode} ({error[:200]})")
+            return True
+        return False
+
+
+def _chat_result(completion: Any, mode: str) -> CallResult:
+    """A chat completion -> the answer, the reasoning apart, the tool input when forced."""
+    choices = completion.choices or []
+    if not choices:
+        raise PermanentError("the response has no choices")
+    message = choices[0].message
+    content = message.content if isinstance(message.content, str) else ""
+    # DeepSeek, llama.cpp (--reasoning-format deepseek) and vLLM's reasoning parsers put the
+    # thinking in reasoning_content; some gateways call it reasoning.
+    reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or ""
+    if not isinstance(reasoning, str):
+        reasoning = json.dumps(reasoning, default=str) if reasoning else ""
+    content, thinking = split_reasoning(content)
+    reasoning = "\n".join(part for part in (reasoning, thinking) if part)
+    structured = None
+    tool_calls = getattr(message, "tool_calls", None) or []
+    if mode == TOOLS and tool_calls:
+        function = getattr(tool_calls[0], "function", None)
+        arguments = getattr(function, "arguments", None)
+        if isinstance(arguments, str) and arguments:
+            structured = arguments  # the parser decodes it and falls back to the text
+            content = f"{content}\n{arguments}" if content.strip() else arguments
+    if not content and getattr(message, "refusal", None):
+        content = f"refusal: {message.refusal}"
+    usage = completion.usage
+    return CallResult(
+        raw_text=content,
+        structured=structured,  # JSON mode output is text: the parser reads it
+        input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0,
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0,
+        reasoning_text=reasoning,
+    )

@@ -187,3 +187,14 @@ def make_account(with_position: bool = True) -> AccountView:
         return_pct=Decimal("0.60225"),
         positions=(position,),
     )
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_capabilities():
+    """The structured output memory is process-wide: each test starts with it empty (and
+    counted as read from the table, so recording does not query it unasked)."""
+    from agents.providers.structured import capabilities
+
+    capabilities.replace_all({})
+    yield capabilities
+    capabilities.replace_all({})
