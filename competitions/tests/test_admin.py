@@ -51,13 +51,13 @@ def _competition_form(**overrides):
         "end_time_0": "2025-01-08", "end_time_1": "00:00:00",
         "invocation_interval_minutes": "60", "initial_capital": "10000", "max_leverage": "10",
         "max_position_size_pct": "50", "margin_requirement_pct": "10", "maintenance_margin_pct": "5",
-        "allowed_asset_classes": '["crypto"]', "symbols": '["BTC/USDT"]', "max_participants": "10",
+        "allowed_asset_classes": ["crypto"], "symbols": ["BTC/USDT"], "max_participants": "10",
         "fee_pct": "0.05", "spread_bps": "2", "slippage_bps": "1", "funding_rate_pct_8h": "0.01",
         "financing_rate_pct_annual": "3", "seed": "7",
         "participants-TOTAL_FORMS": "1", "participants-INITIAL_FORMS": "0",
         "participants-MIN_NUM_FORMS": "0", "participants-MAX_NUM_FORMS": "1000",
         "participants-0-name": "Claude", "participants-0-llm_provider": "anthropic",
-        "participants-0-llm_model": "claude-sonnet-4-5", "participants-0-llm_config": "{}",
+        "participants-0-llm_model": "claude-sonnet-4-5",
         "participants-0-api_key": SECRET, "participants-0-status": "active",
     }
     data.update(overrides)
@@ -105,8 +105,7 @@ def test_admin_refuses_registration_into_a_full_competition(admin_client):
     competition = ParticipantFactory(competition__max_participants=1).competition
     response = admin_client.post(
         "/admin/competitions/participant/add/",
-        {"competition": competition.pk, "name": "Second", "llm_provider": "baseline", "llm_model": "flat",
-         "llm_config": "{}", "status": "active", "status_reason": ""},
+        {"competition": competition.pk, "name": "Second", "llm_provider": "baseline", "llm_model": "flat"},
     )
     assert response.status_code == 200
     assert "the competition is full" in response.content.decode()
