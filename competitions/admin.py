@@ -125,9 +125,11 @@ class CompetitionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = ["status", "market_time", "created_at", "started_at", "completed_at"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "status", "end_time", "prompt_leaderboard", "market_time"]}),
+        (None, {"fields": ["name", "description", "status", "market_time"]}),
         ("Rules", {"fields": RULE_FIELDS, "description": "The rules of the game: they can change only while "
                    "the competition is a draft."}),
+        ("While it runs", {"fields": ["end_time", "prompt_leaderboard"], "description": "These can change "
+                           "until the competition ends."}),
         ("Timestamps", {"fields": ["created_at", "started_at", "completed_at"], "classes": ["collapse"]}),
     ]  # fmt: skip
 

@@ -7,6 +7,7 @@ the save then makes the same call for real. The admin view runs in one transacti
 refusal that appears only between the rehearsal and the save rolls the whole request back.
 """
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from marketdata.models import AssetClass
 from marketdata.selectors import instrument_list
 
 from . import services
-from .models import TIMEFRAMES, Competition, Participant
+from .models import TIMEFRAMES, Competition, Participant, default_asset_classes
 from .serializers import validate_config_object
 
 
@@ -89,6 +90,7 @@ def _kept_order(chosen: list[str], stored: list[str] | None) -> list[str]:
 class CompetitionForm(forms.ModelForm):
     allowed_asset_classes = forms.MultipleChoiceField(
         choices=AssetClass.choices,
+        initial=default_asset_classes,  # declared fields do not inherit the model's default
         widget=forms.CheckboxSelectMultiple,
         help_text="The kinds of instrument agents may trade.",
     )
@@ -98,7 +100,11 @@ class CompetitionForm(forms.ModelForm):
         help_text="Instruments agents may trade. Choose none for every instrument of the allowed classes "
         "that the data source has.",
     )
-    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], help_text="Candle size agents see.")
+    timeframe = forms.ChoiceField(
+        choices=[(t, t) for t in TIMEFRAMES],
+        initial=Competition._meta.get_field("timeframe").default,
+        help_text="Candle size agents see.",
+    )
 
     class Meta:
         model = Competition
@@ -182,6 +188,19 @@ def _positive(value: float) -> float:
     return value
 
 
+class JSONObjectField(forms.JSONField):
+    """A JSON object typed by hand: empty when there is nothing (not "null"), on one line when
+    it fits, indented when it does not, so long nested settings stay readable."""
+
+    def prepare_value(self, value):
+        if value in (None, {}):
+            return ""
+        if not isinstance(value, dict):
+            return super().prepare_value(value)
+        one_line = json.dumps(value, ensure_ascii=False, cls=self.encoder)
+        return one_line if len(one_line) <= 80 else json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
 # The llm_config keys that have their own field (named config_<key>) on the participant form;
 # a blank field leaves its key out, so the provider's default applies.
 LLM_CONFIG_KEYS = ("base_url", "timeout_seconds", "temperature", "max_tokens", "api_key_env", "structured_output")
@@ -226,22 +245,24 @@ class ParticipantForm(forms.ModelForm):
         label="Structured output", required=False, choices=STRUCTURED_OUTPUT_CHOICES,
         help_text="How the model is held to the decision JSON.",
     )
-    config_advanced = forms.JSONField(
-        label="Advanced settings (JSON)", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    config_advanced = JSONObjectField(
+        label="Advanced settings (JSON)", required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         help_text='Other llm_config keys as one JSON object, e.g. {"pricing": {"input_per_mtok": 3, '
         '"output_per_mtok": 15}}. Keys with a field of their own belong in that field.',
     )
     api_key = forms.CharField(
-        required=False, strip=True,
+        label="API key", required=False, strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Optional provider key for this participant. Stored encrypted; never shown again. "
         "Leave empty to keep the current key.",
     )
-    clear_api_key = forms.BooleanField(required=False, help_text="Forget the stored key")  # fmt: skip
+    clear_api_key = forms.BooleanField(label="Clear API key", required=False, help_text="Forget the stored key")  # fmt: skip
 
     class Meta:
         model = Participant
         fields = ["competition", "name", "llm_provider", "llm_model"]
+        labels = {"llm_provider": "LLM provider", "llm_model": "LLM model"}
+        help_texts = {"llm_model": "The provider's model name, or the strategy of a built-in baseline."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

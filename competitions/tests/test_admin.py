@@ -135,6 +135,12 @@ def test_the_competition_pages_offer_asset_class_checkboxes_and_catalogue_symbol
     assert '<option value="SOL/USDT">' in change  # offered, not chosen
 
 
+def test_a_new_competition_starts_from_the_models_defaults(admin_client):
+    form = admin_client.get("/admin/competitions/competition/add/").context["adminform"].form
+    assert form["allowed_asset_classes"].value() == ["crypto"]
+    assert form["timeframe"].value() == "1h"
+
+
 def test_ticked_classes_and_chosen_symbols_are_stored_as_json_lists(admin_client):
     response = admin_client.post(
         "/admin/competitions/competition/add/",
