@@ -25,7 +25,8 @@ from .models import Competition, Participant, Round
 RULE_FIELDS = (
     "mode", "dataset", "timeframe", "start_time", "invocation_interval_minutes",
     "allowed_asset_classes", "symbols", "market_hours_only",
-    "initial_capital", "max_leverage", "max_position_size_pct", "margin_requirement_pct", "maintenance_margin_pct",
+    "initial_capital", "max_leverage", "max_position_size_pct",
+    "margin_requirement_pct", "maintenance_margin_pct",
     "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
     "max_participants", "seed",
 )  # fmt: skip
@@ -158,11 +159,14 @@ class CompetitionAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
 
+DISQUALIFIED_BY_ADMIN = "disqualified by an administrator"
+
+
 @admin.action(description="Disqualify selected participants")
 def disqualify_participants(modeladmin, request, queryset):
     for participant in queryset:
         try:
-            services.participant_disqualify(participant_id=participant.pk, reason="disqualified by an administrator")
+            services.participant_disqualify(participant_id=participant.pk, reason=DISQUALIFIED_BY_ADMIN)
         except DomainError as exc:
             modeladmin.message_user(request, f"{participant.name}: {exc.message}", messages.ERROR)
         else:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,7 +69,9 @@ def service_rehearse(call: Callable[[], Any]) -> None:
         call()
 
 
-def add_service_error(form: forms.BaseForm, exc: DomainError | ValidationError, field_map: dict[str, str]) -> None:
+def add_service_error(
+    form: forms.BaseForm, exc: DomainError | ValidationError, field_map: dict[str, str]
+) -> None:
     """Show a service's refusal on the field it names, or above the form when it names none."""
     if isinstance(exc, ValidationError):
         form.add_error(None, exc)
@@ -119,7 +122,11 @@ class CompetitionForm(forms.ModelForm):
             ]
             known = {symbol for symbol, _ in catalogue}
             # A stored symbol that left the catalogue stays visible, so saving does not drop it silently.
-            missing = [(s, f"{s} (not in the catalogue)") for s in self.instance.symbols or [] if s not in known]
+            missing = [
+                (symbol, f"{symbol} (not in the catalogue)")
+                for symbol in self.instance.symbols or []
+                if symbol not in known
+            ]
             self.fields["symbols"].choices = catalogue + missing
 
     def clean_allowed_asset_classes(self):
@@ -129,7 +136,9 @@ class CompetitionForm(forms.ModelForm):
         return _kept_order(self.cleaned_data["symbols"], self.instance.symbols)
 
     def service_fields(self) -> dict[str, Any]:
-        return {name: value for name, value in self.cleaned_data.items() if name in services.COMPETITION_FIELDS}
+        return {
+            name: value for name, value in self.cleaned_data.items() if name in services.COMPETITION_FIELDS
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -137,9 +146,9 @@ class CompetitionForm(forms.ModelForm):
             return cleaned
         fields = self.service_fields()
         if self.instance.pk:
-            call = lambda: services.competition_update(competition_id=self.instance.pk, **fields)  # noqa: E731
+            call = partial(services.competition_update, competition_id=self.instance.pk, **fields)
         else:
-            call = lambda: services.competition_create(**fields)  # noqa: E731
+            call = partial(services.competition_create, **fields)
         try:
             service_rehearse(call)
         except (DomainError, ValidationError) as exc:
@@ -178,7 +187,9 @@ def _clean_base_url(value: str) -> str:
 
 def _clean_env_name(value: str) -> str:
     if not ENV_NAME.match(value):
-        raise ValidationError("Use an environment variable name: letters, digits and _, e.g. OPENROUTER_API_KEY.")
+        raise ValidationError(
+            "Use an environment variable name: letters, digits and _, e.g. OPENROUTER_API_KEY."
+        )
     return value
 
 
@@ -198,12 +209,16 @@ class JSONObjectField(forms.JSONField):
         if not isinstance(value, dict):
             return super().prepare_value(value)
         one_line = json.dumps(value, ensure_ascii=False, cls=self.encoder)
-        return one_line if len(one_line) <= 80 else json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+        if len(one_line) <= 80:
+            return one_line
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
 
 
 # The llm_config keys that have their own field (named config_<key>) on the participant form;
 # a blank field leaves its key out, so the provider's default applies.
-LLM_CONFIG_KEYS = ("base_url", "timeout_seconds", "temperature", "max_tokens", "api_key_env", "structured_output")
+LLM_CONFIG_KEYS = (
+    "base_url", "timeout_seconds", "temperature", "max_tokens", "api_key_env", "structured_output",
+)  # fmt: skip
 CONFIG_FIELD_PREFIX = "config_"
 ADVANCED_FIELD = "config_advanced"
 CONFIG_FIELD_NAMES = tuple(CONFIG_FIELD_PREFIX + key for key in LLM_CONFIG_KEYS) + (ADVANCED_FIELD,)
@@ -221,6 +236,7 @@ class ParticipantForm(forms.ModelForm):
     # rows together (their order matters when a competition fills up).
     rehearse_in_clean = True
 
+    # fmt: off
     config_base_url = forms.CharField(
         label="Base URL", required=False, validators=[_clean_base_url],
         widget=forms.TextInput(attrs={"size": 50, "placeholder": "http://localhost:11434/v1"}),
@@ -235,7 +251,8 @@ class ParticipantForm(forms.ModelForm):
         help_text="0 to 2. Blank: the model's default.",
     )
     config_max_tokens = forms.IntegerField(
-        label="Max tokens", required=False, min_value=1, help_text="Longest answer, in tokens. Blank: the default.",
+        label="Max tokens", required=False, min_value=1,
+        help_text="Longest answer, in tokens. Blank: the default.",
     )
     config_api_key_env = forms.CharField(
         label="API key environment variable", required=False, validators=[_clean_env_name],
@@ -246,7 +263,8 @@ class ParticipantForm(forms.ModelForm):
         help_text="How the model is held to the decision JSON.",
     )
     config_advanced = JSONObjectField(
-        label="Advanced settings (JSON)", required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        label="Advanced settings (JSON)", required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         help_text='Other llm_config keys as one JSON object, e.g. {"pricing": {"input_per_mtok": 3, '
         '"output_per_mtok": 15}}. Keys with a field of their own belong in that field.',
     )
@@ -256,7 +274,10 @@ class ParticipantForm(forms.ModelForm):
         help_text="Optional provider key for this participant. Stored encrypted; never shown again. "
         "Leave empty to keep the current key.",
     )
-    clear_api_key = forms.BooleanField(label="Clear API key", required=False, help_text="Forget the stored key")  # fmt: skip
+    clear_api_key = forms.BooleanField(
+        label="Clear API key", required=False, help_text="Forget the stored key",
+    )
+    # fmt: on
 
     class Meta:
         model = Participant
@@ -284,7 +305,9 @@ class ParticipantForm(forms.ModelForm):
             raise ValidationError('Enter a JSON object in braces, e.g. {"pricing": {"input_per_mtok": 3}}.')
         doubled = sorted(set(advanced) & set(LLM_CONFIG_KEYS))
         if doubled:
-            raise ValidationError(f"Set {', '.join(doubled)} in the field(s) above, not in the advanced JSON.")
+            raise ValidationError(
+                f"Set {', '.join(doubled)} in the field(s) above, not in the advanced JSON."
+            )
         return advanced
 
     def llm_config(self) -> dict[str, Any]:

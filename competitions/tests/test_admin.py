@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from competitions import services
 from competitions.models import Competition, Participant
 from competitions.services import competition_start, competition_stop, participant_register
 from competitions.tests.factories import START, CompetitionFactory, ParticipantFactory
@@ -135,6 +136,13 @@ def test_the_competition_pages_offer_asset_class_checkboxes_and_catalogue_symbol
     assert '<option value="SOL/USDT">' in change  # offered, not chosen
 
 
+def test_the_rules_fieldset_holds_exactly_the_fields_the_service_locks():
+    from competitions.admin import RULE_FIELDS
+
+    assert len(RULE_FIELDS) == len(set(RULE_FIELDS))
+    assert set(RULE_FIELDS) == set(services.RULE_FIELDS)
+
+
 def test_a_new_competition_starts_from_the_models_defaults(admin_client):
     form = admin_client.get("/admin/competitions/competition/add/").context["adminform"].form
     assert form["allowed_asset_classes"].value() == ["crypto"]
@@ -248,7 +256,8 @@ def test_more_inline_participants_than_places_is_a_form_error_and_nothing_is_wri
 def _participant_form(competition, **overrides):
     data = {
         "competition": competition.pk, "name": "Local Qwen", "llm_provider": "openai_compatible",
-        "llm_model": "qwen2.5:7b", "config_base_url": "http://ollama:11434/v1", "config_timeout_seconds": "90",
+        "llm_model": "qwen2.5:7b", "config_base_url": "http://ollama:11434/v1",
+        "config_timeout_seconds": "90",
         "config_temperature": "0.2", "config_max_tokens": "1024", "config_api_key_env": "OLLAMA_KEY",
         "config_structured_output": "ollama_format",
         "config_advanced": '{"pricing": {"input_per_mtok": 0, "output_per_mtok": 0}}', "api_key": "",
@@ -323,7 +332,9 @@ STORED_CONFIG = {
 
 
 def test_editing_shows_the_config_split_into_fields_and_saves_it_merged(admin_client):
-    participant = ParticipantFactory(llm_provider="openai_compatible", llm_model="m", llm_config=STORED_CONFIG)
+    participant = ParticipantFactory(
+        llm_provider="openai_compatible", llm_model="m", llm_config=STORED_CONFIG
+    )
     url = f"/admin/competitions/participant/{participant.pk}/change/"
     form = admin_client.get(url).context["adminform"].form
     assert form["config_temperature"].value() == 0.2
@@ -347,7 +358,8 @@ def test_editing_shows_the_config_split_into_fields_and_saves_it_merged(admin_cl
 
 def test_a_stored_value_its_field_refuses_stays_visible_in_the_advanced_json(admin_client):
     participant = ParticipantFactory(llm_config={"temperature": "hot", "seed": 7})
-    form = admin_client.get(f"/admin/competitions/participant/{participant.pk}/change/").context["adminform"].form
+    url = f"/admin/competitions/participant/{participant.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
     assert form["config_temperature"].value() in (None, "")
     assert json.loads(form["config_advanced"].value()) == {"temperature": "hot", "seed": 7}
 
@@ -361,7 +373,8 @@ def test_the_name_provider_and_competition_are_fixed_once_registered(admin_clien
     )  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:3000]
     participant.refresh_from_db()
-    assert (participant.name, participant.llm_provider, participant.llm_model) == ("Fixed", "baseline", "momentum")
+    fixed = (participant.name, participant.llm_provider, participant.llm_model)
+    assert fixed == ("Fixed", "baseline", "momentum")
 
 
 def test_a_running_competitions_participant_saves_unchanged_but_refuses_a_config_change(admin_client):

@@ -73,6 +73,7 @@ def test_holidays_are_typed_one_date_per_line_and_stored_as_a_json_list(admin_cl
 
     response = admin_client.post(url, data | {"holidays": "Christmas"})
     assert response.status_code == 200
-    assert "'Christmas' is not a date like 2026-12-25." in response.context["adminform"].form.errors["holidays"]
+    errors = response.context["adminform"].form.errors
+    assert errors["holidays"] == ["'Christmas' is not a date like 2026-12-25."]
     us500.refresh_from_db()
     assert us500.holidays == ["2026-07-03", "2026-12-25"]
