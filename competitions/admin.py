@@ -1,60 +1,47 @@
 """Admin: the place where a non-programmer creates and drives competitions.
 
 Every write goes through competitions.services, so the admin obeys the same rules as
-the API. A participant's API key is write-only here: the form shows whether one is set.
+the API; the forms (competitions.forms) turn a service's refusal into a form error.
+A participant's API key is write-only here: the form shows whether one is set.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 
 from gauntlet.errors import DomainError
-from gauntlet.secrets import encrypt_secret
 
 from . import runner, services
+from .forms import (
+    CONFIG_FIELD_NAMES,
+    CompetitionForm,
+    ParticipantForm,
+    ParticipantInlineForm,
+    ParticipantInlineFormSet,
+)
 from .models import Competition, Participant, Round
 
-
-class ParticipantForm(forms.ModelForm):
-    api_key = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Optional provider key for this participant. Stored encrypted; never shown again. "
-        "Leave empty to keep the current key.",
-    )
-    clear_api_key = forms.BooleanField(required=False, help_text="Forget the stored key")
-
-    class Meta:
-        model = Participant
-        fields = ["competition", "name", "llm_provider", "llm_model", "llm_config", "status", "status_reason"]
-
-    def clean(self):
-        cleaned = super().clean()
-        competition = cleaned.get("competition") or getattr(self.instance, "competition", None)
-        if self.instance.pk is None and competition is not None and competition.pk:
-            if competition.is_finished:
-                raise forms.ValidationError(f"registration is closed: the competition is {competition.status}")
-            if competition.participants.count() >= competition.max_participants:
-                raise forms.ValidationError(f"the competition is full ({competition.max_participants} participants)")
-        return cleaned
-
-    def save(self, commit=True):
-        participant = super().save(commit=False)
-        if self.cleaned_data.get("clear_api_key"):
-            participant.api_key_encrypted = ""
-        elif self.cleaned_data.get("api_key"):
-            participant.api_key_encrypted = encrypt_secret(self.cleaned_data["api_key"])
-        if commit:
-            participant.save()
-        return participant
+# The fields that shape the game, locked once a competition starts (services.RULE_FIELDS
+# holds the same set), in the order the admin shows them.
+RULE_FIELDS = (
+    "mode", "dataset", "timeframe", "start_time", "invocation_interval_minutes",
+    "allowed_asset_classes", "symbols", "market_hours_only",
+    "initial_capital", "max_leverage", "max_position_size_pct",
+    "margin_requirement_pct", "maintenance_margin_pct",
+    "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
+    "max_participants", "seed",
+)  # fmt: skip
 
 
-class ParticipantInline(admin.TabularInline):
+class ParticipantInline(admin.StackedInline):
     model = Participant
-    form = ParticipantForm
-    fields = ["name", "llm_provider", "llm_model", "llm_config", "api_key", "api_key_set", "status"]
-    readonly_fields = ["api_key_set"]
+    form = ParticipantInlineForm
+    formset = ParticipantInlineFormSet
+    fieldsets = [
+        (None, {"fields": [("name", "llm_provider", "llm_model"), ("api_key", "clear_api_key", "api_key_set"),
+                           "status"]}),
+        ("Model settings", {"fields": CONFIG_FIELD_NAMES, "classes": ["collapse"]}),
+    ]  # fmt: skip
+    readonly_fields = ["api_key_set", "status"]
     extra = 0
     show_change_link = True
 
@@ -91,32 +78,6 @@ def resume_competitions(modeladmin, request, queryset):
 @admin.action(description="Stop (complete) selected competitions")
 def stop_competitions(modeladmin, request, queryset):
     _run_service(modeladmin, request, queryset, services.competition_stop, "stopped")
-
-
-class CompetitionForm(forms.ModelForm):
-    class Meta:
-        model = Competition
-        fields = sorted(services.COMPETITION_FIELDS)
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        fields = {name: cleaned[name] for name in cleaned if name in services.COMPETITION_FIELDS}
-        candidate = Competition(**{f.name: getattr(self.instance, f.name) for f in Competition._meta.concrete_fields})
-        for name, value in fields.items():
-            setattr(candidate, name, value)
-        try:
-            if self.instance.pk:
-                stored = Competition.objects.get(pk=self.instance.pk)
-                services.competition_check_locked_rules(stored, fields)
-            services.competition_validate(candidate)
-        except DomainError as exc:
-            if exc.field and exc.field in self.fields:
-                self.add_error(exc.field, exc.message)
-            else:
-                raise forms.ValidationError(exc.message) from exc
-        return cleaned
 
 
 @admin.action(description="Run one round now")
@@ -165,16 +126,20 @@ class CompetitionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = ["status", "market_time", "created_at", "started_at", "completed_at"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "status", "mode", "start_time", "end_time",
-                           "invocation_interval_minutes", "market_time"]}),
-        ("Capital and risk", {"fields": ["initial_capital", "max_leverage", "max_position_size_pct",
-                                         "margin_requirement_pct", "maintenance_margin_pct"]}),
-        ("Market", {"fields": ["allowed_asset_classes", "symbols", "market_hours_only", "dataset", "timeframe"]}),
-        ("Costs", {"fields": ["fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h",
-                              "financing_rate_pct_annual"]}),
-        ("Agents", {"fields": ["max_participants", "seed", "prompt_leaderboard"]}),
+        (None, {"fields": ["name", "description", "status", "market_time"]}),
+        ("Rules", {"fields": RULE_FIELDS, "description": "The rules of the game: they can change only while "
+                   "the competition is a draft."}),
+        ("While it runs", {"fields": ["end_time", "prompt_leaderboard"], "description": "These can change "
+                           "until the competition ends."}),
         ("Timestamps", {"fields": ["created_at", "started_at", "completed_at"], "classes": ["collapse"]}),
     ]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once a competition has started its rules are shown, not offered for editing: the
+        # service would refuse any change to them.
+        if obj is not None and obj.status != Competition.Status.DRAFT:
+            return [*self.readonly_fields, *RULE_FIELDS]
+        return self.readonly_fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_participants=Count("participants"))
@@ -184,14 +149,28 @@ class CompetitionAdmin(admin.ModelAdmin):
         return obj.n_participants
 
     def save_model(self, request, obj, form, change):
-        # New competitions go through the service so the same validation applies everywhere.
-        fields = {name: form.cleaned_data[name] for name in form.cleaned_data if name in services.COMPETITION_FIELDS}
+        # The call the form rehearsed, made for real.
+        fields = form.service_fields()
         if change:
             saved = services.competition_update(competition_id=obj.pk, **fields)
         else:
             saved = services.competition_create(**fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+
+DISQUALIFIED_BY_ADMIN = "disqualified by an administrator"
+
+
+@admin.action(description="Disqualify selected participants")
+def disqualify_participants(modeladmin, request, queryset):
+    for participant in queryset:
+        try:
+            services.participant_disqualify(participant_id=participant.pk, reason=DISQUALIFIED_BY_ADMIN)
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{participant.name}: {exc.message}", messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{participant.name}: disqualified", messages.SUCCESS)
 
 
 @admin.register(Participant)
@@ -201,11 +180,26 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_filter = ["status", "llm_provider", "competition"]
     search_fields = ["name", "llm_model", "competition__name"]
     list_select_related = ["competition"]
-    readonly_fields = ["api_key_set", "joined_at"]
+    actions = [disqualify_participants]
+    # Status changes come from the engine (liquidation) or the disqualify action, never by hand.
+    readonly_fields = ["status", "status_reason", "api_key_set", "joined_at"]
+    fieldsets = [
+        (None, {"fields": ["competition", "name", "llm_provider", "llm_model", "status", "status_reason",
+                           "joined_at"]}),
+        ("Model settings", {"fields": CONFIG_FIELD_NAMES, "description": "Stored as the participant's "
+                            "llm_config. Leave a field blank for the provider's default."}),
+        ("API key", {"fields": ["api_key", "clear_api_key", "api_key_set"]}),
+    ]  # fmt: skip
 
     @admin.display(boolean=True, description="API key set")
     def api_key_set(self, obj):
         return obj.has_api_key
+
+    def save_model(self, request, obj, form, change):
+        # The call the form rehearsed (participant_register or participant_update), for real.
+        saved = form.save()
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
 
 @admin.register(Round)

@@ -1,11 +1,46 @@
+from datetime import date
+
+from django import forms
 from django.contrib import admin
 
 from marketdata.models import Dataset, Instrument, MarketSnapshotRecord
 from marketdata.selectors import dataset_list
 
 
+class HolidayListField(forms.CharField):
+    """Closed days typed one per line; stored as the same JSON list of ISO dates."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 20, "placeholder": "2026-12-25"})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        days = []
+        for line in (super().to_python(value) or "").replace(",", "\n").splitlines():
+            line = line.strip().strip("\"'[] ")
+            if not line:
+                continue
+            try:
+                days.append(date.fromisoformat(line).isoformat())
+            except ValueError as exc:
+                raise forms.ValidationError(f"{line!r} is not a date like 2026-12-25.") from exc
+        return sorted(set(days))
+
+
+class InstrumentForm(forms.ModelForm):
+    holidays = HolidayListField(
+        required=False, help_text="Local dates the session is closed, one per line (YYYY-MM-DD)."
+    )
+
+    class Meta:
+        model = Instrument
+        fields = "__all__"
+
+
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
+    form = InstrumentForm
     list_display = (
         "symbol",
         "name",
