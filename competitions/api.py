@@ -20,6 +20,7 @@ from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
+import analytics
 from agents.invoke import provider_config_warnings
 from agents.models import Invocation
 from gauntlet.api import ApiView
@@ -27,10 +28,10 @@ from gauntlet.errors import ConflictError
 from trading.models import EquitySnapshot, Fill
 from trading.selectors import account_view, fill_list, position_list
 
-from . import analytics, runner, selectors, services
+from . import runner, selectors, services
 from .models import Competition, Participant, Round
-from .page_queries import market_quotes
 from .rounds import RoundBusy
+from .selectors import market_quotes
 from .serializers import (
     CompetitionActionSerializer,
     CompetitionHistorySerializer,
