@@ -58,7 +58,8 @@ def with_copies(participant, times: int):
         Position.objects.bulk_create([_copy(row) for row in positions])
         Fill.objects.bulk_create([_copy(row) for row in fills])
         for k, invocation in enumerate(invocations, start=1):
-            round_ = RoundFactory(competition=participant.competition, number=last_round + n * len(invocations) + k)
+            number = last_round + n * len(invocations) + k
+            round_ = RoundFactory(competition=participant.competition, number=number)
             InvocationFactory(
                 participant=participant,
                 round=round_,
@@ -73,6 +74,10 @@ def _copy(row):
     return clone
 
 
+def page_url(participant) -> str:
+    return page_url(participant)
+
+
 def log_url(participant, log: str, before=None) -> str:
     url = reverse(LOGS[log][0], args=[participant.competition_id, participant.pk])
     return url if before is None else f"{url}?before={before}"
@@ -80,11 +85,11 @@ def log_url(participant, log: str, before=None) -> str:
 
 def test_the_page_shows_the_latest_page_of_each_log_and_a_load_more_for_the_rest(client):
     participant = trader(rounds=PAGE_SIZE + 5)
-    response = client.get(reverse("participant-detail", args=[participant.competition_id, participant.pk]))
+    response = client.get(page_url(participant))
     html = response.content.decode()
     context = response.context
-    newest_closed = selectors.participant_positions(participant_id=participant.pk, status="closed", limit=1)[0]
-    assert [p.pk for p in context["closed_positions"]][0] == newest_closed.pk
+    newest = selectors.participant_positions(participant_id=participant.pk, status="closed", limit=1)
+    assert context["closed_positions"][0].pk == newest[0].pk
     for log, (_, name) in LOGS.items():
         rows = context[name]
         assert len(rows) == PAGE_SIZE
@@ -96,7 +101,7 @@ def test_the_page_shows_the_latest_page_of_each_log_and_a_load_more_for_the_rest
 
 def test_a_short_log_has_no_load_more(client):
     participant = trader(rounds=3)
-    html = client.get(reverse("participant-detail", args=[participant.competition_id, participant.pk])).content
+    html = client.get(page_url(participant)).content
     assert b"Load older" not in html
 
 
@@ -110,7 +115,7 @@ def test_loading_more_until_the_end_gives_every_row_once_in_order(client, log):
         "invocations": selectors.participant_invocations(participant_id=participant.pk),
     }[log]
     name = LOGS[log][1]
-    page = client.get(reverse("participant-detail", args=[participant.competition_id, participant.pk]))
+    page = client.get(page_url(participant))
     seen = [row.id for row in page.context[name]]
     more_url = page.context[f"{name}_more_url"]
     pages = 1
@@ -159,13 +164,13 @@ def test_the_page_and_each_log_page_cost_the_same_queries_for_50_or_500_rows(
     counts = []
     for participant in (short, long):
         with CaptureQueriesContext(connection) as queries:
-            response = client.get(reverse("participant-detail", args=[participant.competition_id, participant.pk]))
+            response = client.get(page_url(participant))
         assert all(len(response.context[name]) == PAGE_SIZE for _, name in LOGS.values())
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1]
 
     for log, (_, name) in LOGS.items():
-        # the participant, then the rows (fills: and their reasoning); the anchor is read in the same query
+        # the participant, then the rows (fills: and their reasoning); the anchor is in the same query
         queries = 3 if log == "fills" else 2
         for short_anchor, long_anchor in ((None, None), (row_ids(short, log)[-2], row_ids(long, log)[-2])):
             with django_assert_num_queries(queries):

@@ -298,7 +298,8 @@ def test_participant_page_charts_and_counts_are_the_selectors_numbers(client):
         uirevision=f"drawdown-{participant.pk}",
     )
     # the page carries the figure as a json_script data island that plotly.js reads back
-    island = response.content.decode().split('<script id="participant-drawdown-data" type="application/json">')[1]
+    html = response.content.decode()
+    island = html.split('<script id="participant-drawdown-data" type="application/json">')[1]
     assert json.loads(island.split("</script>", 1)[0]) == json.loads(json.dumps(drawdown))
     closed = selectors.participant_positions(participant_id=participant.pk, status="closed")
     assert response.context["closed_count"] == len(closed) == 6
