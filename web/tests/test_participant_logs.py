@@ -75,7 +75,7 @@ def _copy(row):
 
 
 def page_url(participant) -> str:
-    return page_url(participant)
+    return reverse("participant-detail", args=[participant.competition_id, participant.pk])
 
 
 def log_url(participant, log: str, before=None) -> str:
