@@ -27,7 +27,7 @@ from django.core.management import call_command  # noqa: E402
 from agents.decision import DecisionRules  # noqa: E402
 from agents.parser import parse_response  # noqa: E402
 from agents.tests.test_parser import CORPUS, build_text  # noqa: E402
-from competitions.analytics import compare_participants  # noqa: E402
+from analytics import compare_participants  # noqa: E402
 from marketdata.sources import get_source  # noqa: E402
 from marketdata.sources.synthetic import DEFAULT_START  # noqa: E402
 

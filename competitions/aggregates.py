@@ -27,7 +27,6 @@ point would be counted from the next point on only.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from django.utils import timezone
 
 from agents.models import Invocation
 from agents.services import action_counts
-from competitions.analytics import ClosedTrade, ExposureTally, TradeTotals
+from analytics import ClosedTrade, ExposureTally, TradeTotals, net_pnl
 from marketdata.models import MarketSnapshotRecord
 from trading.models import EquitySnapshot, Fill, Position
 
@@ -217,7 +216,7 @@ class ParticipantFold:
 STORED_FIELDS = tuple(ParticipantFold().stored())
 
 
-# --- reading the rows past the watermarks (shared with competitions.selectors) ---------------
+# --- reading the rows past the watermarks (shared with competitions.selectors) ----------
 
 
 def fills_after(watermarks: Mapping[int, int]) -> tuple[dict[int, list[FillRow]], int]:
@@ -260,9 +259,8 @@ def closed_after(watermarks: Mapping[int, int]) -> dict[int, list[ClosedRow]]:
         )
     ):
         if last_fill_id > watermarks[account_id]:
-            # net PnL = realised PnL - fees + funding (funding is signed, + received)
-            trade = ClosedTrade(realised - fees + funding, opened_at, closed_at)
-            rows[account_id].append((last_fill_id, trade))
+            pnl = net_pnl(realised_pnl=realised, fees=fees, funding=funding)
+            rows[account_id].append((last_fill_id, ClosedTrade(pnl, opened_at, closed_at)))
     return rows
 
 

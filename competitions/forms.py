@@ -21,15 +21,14 @@ from django import forms
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from agents.llm_config import llm_config_check
 from gauntlet.errors import DomainError
 from marketdata.models import AssetClass
 from marketdata.selectors import instrument_list
 
 from . import services
 from .models import TIMEFRAMES, Competition, Participant, default_asset_classes
-from .serializers import validate_config_object
 
 
 _rehearsing: ContextVar[bool] = ContextVar("rehearsing", default=False)
@@ -332,10 +331,10 @@ class ParticipantForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            # The API's own check: no credentials in llm_config (every read returns it), sane size.
-            validate_config_object(self.llm_config(), field="llm_config")
-        except ApiValidationError as exc:
-            self.add_error(ADVANCED_FIELD, [str(detail) for detail in exc.detail])
+            # The same check as every door: no credentials in llm_config (every read returns it), sane size.
+            llm_config_check(self.llm_config(), field="llm_config")
+        except DomainError as exc:
+            self.add_error(ADVANCED_FIELD, exc.message)
             return cleaned
         competition = cleaned.get("competition")
         if self.rehearse_in_clean and competition is not None:

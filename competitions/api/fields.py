@@ -13,12 +13,10 @@ from decimal import Decimal
 from django.db import models
 from rest_framework import serializers
 
+from agents.llm_config import llm_config_check
 from gauntlet.api_fields import UtcDateTime
+from gauntlet.errors import DomainError
 
-MAX_JSON_CONFIG_BYTES = 64 * 1024
-# Keys that look like credentials have no place in llm_config, which every read returns.
-SECRET_CONFIG_WORDS = ("api_key", "apikey", "secret", "password", "token", "authorization")
-SECRET_CONFIG_ALLOWED = {"api_key_env", "max_tokens", "max_tokens_param"}
 
 
 class DecimalString(serializers.DecimalField):
@@ -93,39 +91,11 @@ class StrictSerializer(serializers.Serializer):
 
 
 def validate_config_object(value: dict, *, field: str) -> dict:
-    if not isinstance(value, dict):
-        raise serializers.ValidationError(f"{field} must be a JSON object")
+    """The llm_config rules of agents.llm_config, as a serializer error."""
     try:
-        size = len(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise serializers.ValidationError(f"{field} must hold only JSON values") from exc
-    if size > MAX_JSON_CONFIG_BYTES:
-        raise serializers.ValidationError(
-            f"{field} must be at most {MAX_JSON_CONFIG_BYTES // 1024} KB of JSON"
-        )
-
-    def secret_keys(node) -> list[str]:
-        found = []
-        if isinstance(node, dict):
-            for key, item in node.items():
-                lowered = str(key).lower()
-                if lowered not in SECRET_CONFIG_ALLOWED and any(
-                    word in lowered for word in SECRET_CONFIG_WORDS
-                ):
-                    found.append(str(key))
-                found.extend(secret_keys(item))
-        elif isinstance(node, list):
-            for item in node:
-                found.extend(secret_keys(item))
-        return found
-
-    secrets = secret_keys(value)
-    if secrets:
-        raise serializers.ValidationError(
-            f"{field} must not hold credentials ({', '.join(sorted(set(secrets)))}): send the provider key as "
-            "api_key (stored encrypted, never returned) or name an environment variable in api_key_env"
-        )
-    return value
+        return llm_config_check(value, field=field)
+    except DomainError as exc:
+        raise serializers.ValidationError(exc.message) from exc
 
 
 def pct(**kwargs):

@@ -4,9 +4,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+import analytics
 from gauntlet.api import ApiView
 
-from .. import analytics, queries, selectors
+from .. import queries, selectors
 from . import examples
 from .common import COMPETITION_FK, query_params, read_errors
 from .serializers import LeaderboardSerializer

@@ -4,10 +4,11 @@ An open position comes from the account view (marked at the last round's prices,
 a closed one from its row (its realised result). The fields the other kind lacks are None.
 """
 
+from analytics import net_pnl
 from trading.selectors import account_view
 
 from ..models import Participant
-from ..page_queries import market_quotes
+from ..selectors import market_quotes
 
 
 def open_position_body(line, marked: bool) -> dict:
@@ -64,7 +65,7 @@ def closed_position_body(row) -> dict:
         "liquidation_price": None,
         "exit_price": row.exit_price,
         "closed_quantity": row.closed_quantity,
-        "net_pnl": row.realised_pnl - row.fees + row.funding,
+        "net_pnl": net_pnl(realised_pnl=row.realised_pnl, fees=row.fees, funding=row.funding),
         "closed_at": row.closed_at,
         "close_reason": row.close_reason,
     }

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from agents.models import Invocation
 from competitions import aggregates, rounds, selectors
 from competitions.aggregates import ParticipantFold
-from competitions.analytics import ClosedTrade, ExposureTally
+from analytics import ClosedTrade, ExposureTally
 from competitions.models import ParticipantAggregate
 from competitions.rounds import round_run
 from competitions.services import competition_stop

@@ -15,8 +15,9 @@ from decimal import Decimal as D
 
 import pytest
 
+import analytics
 from agents.models import Invocation
-from competitions import analytics, selectors
+from competitions import selectors
 from competitions.models import Participant, Round
 from competitions.tests.factories import CompetitionFactory, ParticipantFactory
 from marketdata.models import MarketSnapshotRecord
@@ -380,16 +381,6 @@ def test_equity_history_starts_at_capital_and_follows_the_snapshots(arena):
     assert selectors.participant_equity_history(participant_id=a.pk) == history[a.pk]
     drawdown = selectors.participant_drawdown_history(participant_id=a.pk)
     assert [value for _, value in drawdown] == pytest.approx([0.0, 0.0, 0.0, (9950 / 10500 - 1) * 100])
-
-
-def test_downsampling_keeps_first_last_of_each_bucket_and_final_point():
-    points = [(T0 + n * HOUR, float(n)) for n in range(10)]
-    # buckets of ceil(10 / 3) = 4: [0..3], [4..7], [8, 9] -> 3, 7, 9, plus the first point
-    assert [value for _, value in selectors.downsample(points, 3)] == [0.0, 3.0, 7.0, 9.0]
-    assert selectors.downsample(points, 10) == points
-    assert selectors.downsample(points, 50) == points
-    with pytest.raises(ValueError):
-        selectors.downsample(points, 0)
 
 
 def test_equity_history_of_a_long_competition_is_downsampled():

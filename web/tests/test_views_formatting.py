@@ -3,7 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from competitions.templatetags.gauntlet import action_text, duration, money, pnl, price, quantity
+from web.templatetags.gauntlet import action_text, duration, money, pnl, price, quantity
 
 
 def test_pnl_has_sign_arrow_and_words_not_only_colour():

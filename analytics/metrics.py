@@ -13,26 +13,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 
-Number = float | int | Decimal
+from analytics._numbers import Number, _no_dispersion, _optional_float, _to_floats
+from analytics.trades import (
+    ClosedTrade,
+    ExposureShares,
+    ExposureTally,
+    TradeStats,
+    TradeTotals,
+    exposure_shares,
+    trade_stats,
+)
 
 TRADING_DAYS_PER_YEAR = 252
 CALENDAR_DAYS_PER_YEAR = 365
 MINUTES_PER_DAY = 1440
-
-
-def _to_floats(values: Iterable[Number]) -> np.ndarray:
-    return np.array([float(value) for value in values], dtype=float)
-
-
-def _optional_float(value: Number | None) -> float | None:
-    return None if value is None else float(value)
 
 
 # --- returns and annualisation -------------------------------------------------------
@@ -100,18 +100,6 @@ def annualised_return_pct(equity: Sequence[Number], periods_per_year: float) -> 
     except OverflowError:
         return None
     return (annual_growth - 1.0) * 100.0
-
-
-# Returns computed from a compounding equity series differ in the last bits even when
-# they are "the same"; dividing by that residue would give a Sharpe near 1e15.
-_DISPERSION_TOLERANCE = 1e-12
-
-
-def _no_dispersion(values: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """True where the values are all equal within 1e-12 of their largest magnitude."""
-    spread = np.ptp(values, axis=axis)
-    scale = np.max(np.abs(values), axis=axis)
-    return spread <= _DISPERSION_TOLERANCE * scale
 
 
 def sharpe_ratio(
@@ -201,170 +189,7 @@ def calmar_ratio(equity: Sequence[Number], periods_per_year: float) -> float | N
     return annual / abs(max_drawdown)
 
 
-# --- trades ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClosedTrade:
-    """One closed position: its net PnL (after fees and funding) and when it was open."""
-
-    net_pnl: Number
-    opened_at: datetime | None = None
-    closed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class TradeStats:
-    trades: int
-    wins: int  # net PnL > 0
-    losses: int  # net PnL < 0; break-even trades count in trades only
-    win_rate: float | None  # % of trades that won; None without trades
-    profit_factor: float | None  # sum wins / |sum losses|; inf with wins and no losses; None with neither
-    average_win: float | None
-    average_loss: float | None  # negative
-    largest_win: float | None
-    largest_loss: float | None  # negative (the most negative PnL)
-    expectancy: float | None  # mean net PnL per trade
-    average_holding: timedelta | None
-    median_holding: timedelta | None
-
-
-@dataclass
-class TradeTotals:
-    """Closed trades folded into exact running sums: all trade_stats needs, without keeping
-    every trade (competitions.aggregates stores one per participant and adds each round's).
-
-    PnL sums are Decimal, so the order trades are added in never changes a digit; holding
-    times are kept as a histogram (holding -> trades) for the median.
-    """
-
-    trades: int = 0
-    wins: int = 0
-    losses: int = 0
-    net_pnl: Decimal = Decimal(0)
-    gross_win: Decimal = Decimal(0)
-    gross_loss: Decimal = Decimal(0)  # sum of the losing trades' PnL, <= 0
-    largest_win: Decimal | None = None
-    largest_loss: Decimal | None = None
-    holding_trades: int = 0  # trades with both times
-    holding_total: timedelta = timedelta(0)
-    holdings: dict[timedelta, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, trades: Iterable[ClosedTrade]) -> TradeTotals:
-        totals = cls()
-        for trade in trades:
-            totals.add(trade)
-        return totals
-
-    def add(self, trade: ClosedTrade) -> None:
-        pnl = trade.net_pnl if isinstance(trade.net_pnl, Decimal) else Decimal(trade.net_pnl)
-        self.trades += 1
-        self.net_pnl += pnl
-        if pnl > 0:
-            self.wins += 1
-            self.gross_win += pnl
-            self.largest_win = pnl if self.largest_win is None else max(self.largest_win, pnl)
-        elif pnl < 0:
-            self.losses += 1
-            self.gross_loss += pnl
-            self.largest_loss = pnl if self.largest_loss is None else min(self.largest_loss, pnl)
-        if trade.opened_at is not None and trade.closed_at is not None:
-            holding = trade.closed_at - trade.opened_at
-            self.holding_trades += 1
-            self.holding_total += holding
-            self.holdings[holding] = self.holdings.get(holding, 0) + 1
-
-    def median_holding(self) -> timedelta | None:
-        """statistics.median of the holding times: the middle one, or the mean of the middle two."""
-        if not self.holding_trades:
-            return None
-        wanted = [(self.holding_trades - 1) // 2, self.holding_trades // 2]
-        middle: list[timedelta] = []
-        seen = 0
-        for holding in sorted(self.holdings):
-            seen += self.holdings[holding]
-            while wanted and wanted[0] < seen:
-                middle.append(holding)
-                wanted.pop(0)
-        return middle[0] if middle[0] == middle[1] else (middle[0] + middle[1]) / 2
-
-    def stats(self) -> TradeStats:
-        trades, wins, losses = self.trades, self.wins, self.losses
-        if losses:
-            profit_factor: float | None = float(self.gross_win / -self.gross_loss)
-        elif wins:
-            profit_factor = math.inf
-        else:
-            profit_factor = None
-        return TradeStats(
-            trades=trades,
-            wins=wins,
-            losses=losses,
-            win_rate=wins / trades * 100.0 if trades else None,
-            profit_factor=profit_factor,
-            average_win=float(self.gross_win / wins) if wins else None,
-            average_loss=float(self.gross_loss / losses) if losses else None,
-            largest_win=_optional_float(self.largest_win),
-            largest_loss=_optional_float(self.largest_loss),
-            expectancy=float(self.net_pnl / trades) if trades else None,
-            average_holding=self.holding_total / self.holding_trades if self.holding_trades else None,
-            median_holding=self.median_holding(),
-        )
-
-
-def trade_stats(trades: Sequence[ClosedTrade] | TradeTotals) -> TradeStats:
-    """Trade statistics by closed position (not by period), from the trades or their totals.
-
-    Sums are exact (Decimal) and rounded to float once, so they do not depend on trade order.
-    """
-    totals = trades if isinstance(trades, TradeTotals) else TradeTotals.of(trades)
-    return totals.stats()
-
-
-# --- exposure and leverage ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExposureShares:
-    long: float | None  # % of rounds with net exposure > 0
-    short: float | None  # % of rounds with net exposure < 0
-    flat: float | None  # % of rounds with no exposure
-
-
-@dataclass
-class ExposureTally:
-    """Rounds counted by the sign of net exposure: all exposure_shares needs."""
-
-    long: int = 0
-    short: int = 0
-    flat: int = 0
-
-    @classmethod
-    def of(cls, exposure_signs: Iterable[Number]) -> ExposureTally:
-        signs = np.sign(_to_floats(exposure_signs))
-        return cls(int(np.sum(signs > 0)), int(np.sum(signs < 0)), int(np.sum(signs == 0)))
-
-    def count(self, sign: int, times: int = 1) -> None:
-        if sign > 0:
-            self.long += times
-        elif sign < 0:
-            self.short += times
-        else:
-            self.flat += times
-
-
-def exposure_shares(exposure_signs: Sequence[Number] | ExposureTally) -> ExposureShares:
-    """Share of rounds long / short / flat from the per-round sign of net exposure (or its tally)."""
-    tally = exposure_signs if isinstance(exposure_signs, ExposureTally) else ExposureTally.of(exposure_signs)
-    rounds = tally.long + tally.short + tally.flat
-    if rounds == 0:
-        return ExposureShares(None, None, None)
-    return ExposureShares(
-        long=tally.long / rounds * 100.0,
-        short=tally.short / rounds * 100.0,
-        flat=tally.flat / rounds * 100.0,
-    )
+# --- leverage -------------------------------------------------------------------------
 
 
 def average_leverage(gross_notional: Sequence[Number], equity: Sequence[Number]) -> float | None:
@@ -650,134 +475,3 @@ def buy_and_hold_equity(prices: Mapping[str, Sequence[Number]], initial_capital:
         raise ValueError("first prices must be positive")
     units = capital / len(series) / matrix[:, 0]
     return (units @ matrix).tolist()
-
-
-# --- per competition: significance ----------------------------------------------------
-
-Statistic = Literal["sharpe", "total_return"]
-Verdict = Literal["better", "worse", "not distinguishable"]
-
-
-@dataclass(frozen=True)
-class PairComparison:
-    """Is `first` better than `second`? Difference = statistic(first) - statistic(second)."""
-
-    first: str
-    second: str
-    statistic: Statistic
-    difference: float | None  # on the observed series
-    ci_low: float | None
-    ci_high: float | None
-    verdict: Verdict
-    block_length: int = 0
-    resamples: int = 0
-
-
-_RESAMPLE_CELLS = 2_000_000
-
-
-def default_block_length(n_returns: int) -> int:
-    """ceil(sqrt(N)), at least 1: long enough to keep short-range autocorrelation."""
-    return max(1, math.ceil(math.sqrt(n_returns)))
-
-
-def _block_indices(n: int, block_length: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    # moving block bootstrap: uniform block starts in [0, N - L], blocks concatenated, cut to N
-    n_blocks = math.ceil(n / block_length)
-    starts = rng.integers(0, n - block_length + 1, size=(n_resamples, n_blocks))
-    return (starts[:, :, None] + np.arange(block_length)).reshape(n_resamples, -1)[:, :n]
-
-
-def _statistic_per_row(
-    samples: np.ndarray, statistic: Statistic, periods_per_year: float, risk_free_per_period: float
-) -> np.ndarray:
-    """The statistic along axis 1; NaN where undefined (zero std)."""
-    if statistic == "total_return":
-        return (np.prod(1.0 + samples, axis=1) - 1.0) * 100.0
-    excess = samples - risk_free_per_period
-    std = excess.std(axis=1, ddof=1)
-    constant = _no_dispersion(excess, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = excess.mean(axis=1) / std * math.sqrt(periods_per_year)
-    sharpe[constant] = np.nan
-    return sharpe
-
-
-def compare_participants(
-    returns: Mapping[str, Sequence[Number]],
-    *,
-    statistic: Statistic = "sharpe",
-    periods_per_year: float = 1.0,
-    n_resamples: int = 2000,
-    block_length: int | None = None,
-    confidence: float = 0.95,
-    seed: int = 0,
-    risk_free_per_period: float = 0.0,
-) -> list[PairComparison]:
-    """Paired moving-block bootstrap of the difference in Sharpe or total return, every pair.
-
-    returns: participant -> per-round returns, aligned on the same rounds. Each resample
-    draws one set of round indices shared by all participants (the same market for all),
-    so the comparison is paired. Percentile CI at `confidence`; verdict "better" when the
-    whole interval is above 0, "worse" when below, else "not distinguishable".
-    Deterministic for a fixed seed (numpy default_rng). Pairs are (i, j) for i < j in
-    input order; (j, i) is the mirror image.
-    """
-    names = list(returns)
-    matrix = np.vstack([_to_floats(returns[name]) for name in names]) if names else np.empty((0, 0))
-    n = matrix.shape[1] if names else 0
-    if any(len(returns[name]) != n for name in names):
-        raise ValueError("return series must be aligned on the same rounds")
-    length = min(block_length or default_block_length(n), max(n, 1))
-    observed = (
-        _statistic_per_row(matrix, statistic, periods_per_year, risk_free_per_period) if n >= 2 else None
-    )
-
-    resampled: np.ndarray | None = None
-    if n >= 2 and names:
-        rng = np.random.default_rng(seed)
-        resampled = np.empty((len(names), n_resamples))
-        # resample in chunks of ~2M cells so memory stays flat however long the competition
-        chunk = max(1, _RESAMPLE_CELLS // n)
-        for start in range(0, n_resamples, chunk):
-            stop = min(start + chunk, n_resamples)
-            indices = _block_indices(n, length, stop - start, rng)
-            for row, series in enumerate(matrix):
-                resampled[row, start:stop] = _statistic_per_row(
-                    series[indices], statistic, periods_per_year, risk_free_per_period
-                )
-
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    comparisons = []
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            difference = None
-            ci_low = ci_high = None
-            verdict: Verdict = "not distinguishable"
-            if observed is not None and resampled is not None:
-                observed_difference = observed[i] - observed[j]
-                difference = None if math.isnan(observed_difference) else float(observed_difference)
-                differences = resampled[i] - resampled[j]
-                differences = differences[~np.isnan(differences)]
-                # a CI from under half the resamples says more about the NaNs than the skill
-                if len(differences) >= n_resamples / 2:
-                    ci_low = float(np.percentile(differences, tail))
-                    ci_high = float(np.percentile(differences, 100.0 - tail))
-                    if ci_low > 0:
-                        verdict = "better"
-                    elif ci_high < 0:
-                        verdict = "worse"
-            comparisons.append(
-                PairComparison(
-                    first=names[i],
-                    second=names[j],
-                    statistic=statistic,
-                    difference=difference,
-                    ci_low=ci_low,
-                    ci_high=ci_high,
-                    verdict=verdict,
-                    block_length=length,
-                    resamples=n_resamples,
-                )
-            )
-    return comparisons

@@ -5,9 +5,13 @@ competition_live_get: one query tells whether a round, an answer, a fill or a st
 and kept in the cache, so the every-3-seconds polls of many open tabs cost one query each
 until something changes.
 
-Views are thin: rows come from competitions.selectors (plus competitions.page_queries for
-what only a page needs), each a fixed number of SQL queries; figures from competitions.figures. Polling stops (HTTP 286) once a
-competition is completed or cancelled, after one last swap that shows the final state.
+Views are thin: rows come from competitions.selectors (plus web.page_queries for what only
+a page needs), each a fixed number of SQL queries; figures from web.figures. Polling stops
+(HTTP 286) once a competition is completed or cancelled, after one last swap that shows the
+final state.
+
+The participant page's long logs (closed positions, fills, invocations) show the latest
+PAGE_SIZE rows; "load more" asks participant_log for the next page after the last row shown.
 """
 
 import hashlib
@@ -16,13 +20,16 @@ import time
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from competitions import analytics, figures, page_queries, selectors
+import analytics
+from competitions import selectors
 from competitions.models import Competition, Participant
+from web import figures, page_queries
 
 POLL_SECONDS = 3
 LIVE_CACHE_SECONDS = 300
@@ -57,9 +64,8 @@ COMPARE_COLUMNS = LEADERBOARD_COLUMNS + [
 
 FEED_SIZE = 12
 RECENT_FILLS = 10
-PARTICIPANT_FILLS = 100
-INVOCATION_LOG_SIZE = 50
-CLOSED_POSITIONS = 100
+# closed positions, fills and invocations per page of the participant page's logs
+PAGE_SIZE = 50
 
 SORT_CHOICES = [(metric, metric.replace("_", " ")) for metric in analytics.LEADERBOARD_METRICS]
 
@@ -119,8 +125,8 @@ def competition_list(request: HttpRequest) -> HttpResponse:
         "poll_seconds": POLL_SECONDS * 2,
     }
     if request.htmx:
-        return render(request, "competitions/list.html#competition-table", context)
-    return render(request, "competitions/list.html", context)
+        return render(request, "web/list.html#competition-table", context)
+    return render(request, "web/list.html", context)
 
 
 def _sort_param(request: HttpRequest) -> str:
@@ -138,7 +144,7 @@ def competition_dashboard(request: HttpRequest, competition_id: int) -> HttpResp
     competition = _competition_or_404(competition_id)
     sort = _sort_param(request)
     return _live_response(
-        request, "competitions/dashboard.html", competition, (sort,),
+        request, "web/dashboard.html", competition, (sort,),
         lambda: _dashboard_context(competition, sort), {"sort": sort},
     )  # fmt: skip
 
@@ -152,7 +158,7 @@ def _dashboard_context(competition: Competition, sort: str) -> dict:
     lines = [
         figures.Line(
             name=row.name,
-            points=selectors.downsample(board.equity.get(row.participant_id, []), DASHBOARD_CHART_POINTS),
+            points=analytics.downsample(board.equity.get(row.participant_id, []), DASHBOARD_CHART_POINTS),
             color=colors[row.participant_id],
             kind="baseline" if row.is_baseline else "model",
         )
@@ -163,13 +169,13 @@ def _dashboard_context(competition: Competition, sort: str) -> dict:
         lines.append(
             figures.Line(
                 name=benchmark.name,
-                points=selectors.downsample(board.benchmark, DASHBOARD_CHART_POINTS),
+                points=analytics.downsample(board.benchmark, DASHBOARD_CHART_POINTS),
                 color=BENCHMARK_COLOR,
                 kind="benchmark",
             )
         )
     rounds = page_queries.round_summary(competition)
-    market_at, quotes = page_queries.market_quotes(competition)
+    market_at, quotes = selectors.market_quotes(competition)
     return {
         "competition": competition,
         "sort": sort,
@@ -187,7 +193,7 @@ def _dashboard_context(competition: Competition, sort: str) -> dict:
         "fills": selectors.recent_fills(competition_id=competition.pk, limit=RECENT_FILLS),
         "market_at": market_at,
         "quotes": quotes,
-        "equity_json": figures.equity_figure(
+        "equity_figure": figures.equity_figure(
             lines, initial_capital=competition.initial_capital, uirevision=f"equity-{competition.pk}"
         ),
         "live": not competition.is_finished,
@@ -201,7 +207,7 @@ def participant_detail(request: HttpRequest, competition_id: int, participant_id
     participant = get_object_or_404(Participant, pk=participant_id, competition=competition)
     participant.competition = competition
     return _live_response(
-        request, "competitions/participant.html", competition, (participant.pk,),
+        request, "web/participant.html", competition, (participant.pk,),
         lambda: _participant_context(competition, participant), {"participant": participant},
     )  # fmt: skip
 
@@ -210,9 +216,9 @@ def _participant_context(competition: Competition, participant: Participant) -> 
     # the metrics and both charts from one load of the participant's history
     performance = selectors.participant_performance_get(participant_id=participant.pk)
     metrics = performance.row.metrics
-    market_at, quotes = page_queries.market_quotes(competition)
+    market_at, quotes = selectors.market_quotes(competition)
     account, open_positions = page_queries.open_book(participant, {q.symbol: q.price for q in quotes})
-    equity_points = selectors.downsample(performance.equity, CHART_POINTS)
+    equity_points = analytics.downsample(performance.equity, CHART_POINTS)
     drawdown_points = selectors.drawdown_history(performance.equity, CHART_POINTS)
     return {
         "competition": competition,
@@ -221,16 +227,10 @@ def _participant_context(competition: Competition, participant: Participant) -> 
         "account": account,
         "open_positions": open_positions,
         "marked_at": market_at,
-        "closed_positions": selectors.participant_positions(
-            participant_id=participant.pk, status="closed", limit=CLOSED_POSITIONS
-        ),
         "closed_count": metrics.trades,  # every closed position is one trade
-        "fills": selectors.participant_fills(participant_id=participant.pk, limit=PARTICIPANT_FILLS),
-        "invocations": selectors.participant_invocations(
-            participant_id=participant.pk, limit=INVOCATION_LOG_SIZE
-        ),
+        **_log_pages(competition.pk, participant.pk),
         "orders": page_queries.order_counts(participant),
-        "equity_json": figures.equity_figure(
+        "equity_figure": figures.equity_figure(
             [
                 figures.Line(
                     participant.name,
@@ -242,7 +242,7 @@ def _participant_context(competition: Competition, participant: Participant) -> 
             initial_capital=competition.initial_capital,
             uirevision=f"participant-{participant.pk}",
         ),
-        "drawdown_json": figures.drawdown_figure(drawdown_points, uirevision=f"drawdown-{participant.pk}"),
+        "drawdown_figure": figures.drawdown_figure(drawdown_points, uirevision=f"drawdown-{participant.pk}"),
         "live": not competition.is_finished,
         "poll_seconds": POLL_SECONDS,
     }
@@ -264,7 +264,7 @@ def competition_compare(request: HttpRequest, competition_id: int) -> HttpRespon
         statistic = "sharpe"
     page_context = {"participants": participants, "chosen_ids": chosen_ids, "statistic": statistic}
     return _live_response(
-        request, "competitions/compare.html", competition, (tuple(chosen_ids), statistic),
+        request, "web/compare.html", competition, (tuple(chosen_ids), statistic),
         lambda: _compare_context(competition, known, chosen_ids, statistic) | page_context, page_context,
     )  # fmt: skip
 
@@ -278,11 +278,11 @@ def _compare_context(
         "competition": competition,
         "comparison": comparison,
         "columns": COMPARE_COLUMNS,
-        "equity_json": figures.equity_figure(
+        "equity_figure": figures.equity_figure(
             [
                 figures.Line(
                     row.name,
-                    selectors.downsample(comparison.histories[row.participant_id], CHART_POINTS),
+                    analytics.downsample(comparison.histories[row.participant_id], CHART_POINTS),
                     colors[row.participant_id],
                     "baseline" if row.is_baseline else "model",
                 )
@@ -309,5 +309,82 @@ def invocation_detail(request: HttpRequest, invocation_id: int) -> HttpResponse:
         "orders": page_queries.invocation_orders(invocation),
     }
     if request.htmx:
-        return render(request, "competitions/invocation.html#invocation-body", context)
-    return render(request, "competitions/invocation.html", context)
+        return render(request, "web/invocation.html#invocation-body", context)
+    return render(request, "web/invocation.html", context)
+
+
+# --- the participant page's logs, a page at a time ---------------------------------------------
+
+# log -> (context name of its rows, partial that renders a page of them, the selector)
+LOGS = {
+    "closed": (
+        "closed_positions",
+        "web/participant.html#closed-rows",
+        lambda participant_id, before: selectors.participant_positions(
+            participant_id=participant_id, status="closed", limit=PAGE_SIZE + 1, before=before
+        ),
+    ),
+    "fills": (
+        "fills",
+        "web/_fills.html#fill-rows",
+        lambda participant_id, before: selectors.participant_fills(
+            participant_id=participant_id, limit=PAGE_SIZE + 1, before=before
+        ),
+    ),
+    "invocations": (
+        "invocations",
+        "web/participant.html#invocation-items",
+        lambda participant_id, before: selectors.participant_invocations(
+            participant_id=participant_id, limit=PAGE_SIZE + 1, before=before
+        ),
+    ),
+}
+LOG_URL_NAMES = {
+    "closed": "participant-closed",
+    "fills": "participant-fills",
+    "invocations": "participant-invocations",
+}
+
+
+def _log_page(log: str, competition_id: int, participant_id: int, before: int | None = None) -> dict:
+    """One page of a log: its rows (PAGE_SIZE at most) and `<rows>_more_url`, the URL of the
+    next page ("" on the last). The selector is asked for one row more than a page to know."""
+    name, _, load = LOGS[log]
+    rows = load(participant_id, before)
+    more_url = ""
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        url = reverse(LOG_URL_NAMES[log], args=[competition_id, participant_id])
+        more_url = f"{url}?before={rows[-1].id}"
+    return {name: rows, f"{name}_more_url": more_url}
+
+
+def _log_pages(competition_id: int, participant_id: int) -> dict:
+    pages: dict = {}
+    for log in LOGS:
+        pages.update(_log_page(log, competition_id, participant_id))
+    return pages
+
+
+@require_GET
+def participant_log(request: HttpRequest, competition_id: int, participant_id: int, log: str) -> HttpResponse:
+    """The next page of a participant's closed positions, fills or invocations, after the row
+    whose id is `before`, as the rows to append (with the next "load more", if any)."""
+    participant = get_object_or_404(
+        Participant.objects.select_related("competition"), pk=participant_id, competition_id=competition_id
+    )
+    raw = request.GET.get("before", "")
+    before = int(raw) if raw.isdigit() else None
+    name, partial, _ = LOGS[log]
+    page = _log_page(log, competition_id, participant.pk, before)
+    context = {
+        "competition": participant.competition,
+        "participant": participant,
+        # the fills partial reads its rows as `fills` and its next page as `more_url`
+        "more_url": page[f"{name}_more_url"],
+        "detailed": True,
+        # loaded rows pause the page's refresh, which would replace them with the first page
+        "more_loaded": True,
+        **page,
+    }
+    return render(request, partial, context)

@@ -205,18 +205,19 @@ def test_dashboard_query_count_does_not_grow_with_participants_or_fills(
 
 def test_dashboard_computes_the_benchmark_once_for_its_row_and_its_line(client, competition, monkeypatch):
     from competitions import selectors
+    from competitions.selectors import benchmark
 
     calls = []
-    load_round_prices = selectors._load_round_prices
+    load_round_prices = benchmark._load_round_prices
 
     def counted(*args, **kwargs):
         calls.append(args)
         return load_round_prices(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "_load_round_prices", counted)
+    monkeypatch.setattr(benchmark, "_load_round_prices", counted)
     response = client.get(dashboard_url(competition))
     assert len(calls) == 1
-    figure = json.loads(response.context["equity_json"])
+    figure = response.context["equity_figure"]
     line = next(trace for trace in figure["data"] if trace["name"] == selectors.BENCHMARK_NAME)
     reference = selectors.buy_and_hold_reference(competition_id=competition.pk)
     assert line["y"] == [round(equity, 2) for _, equity in reference]  # the chart rounds to cents
@@ -258,7 +259,9 @@ def test_participant_htmx_partial_and_stop_polling(client, competition):
     response = client.get(participant_url(participant), **HX)
     assert response.status_code == 200
     assert response.content.decode().lstrip().startswith('<div id="live"')
-    assert "!this.querySelector('details[open]')" in client.get(participant_url(participant)).content.decode()
+    # refreshing would close an open answer and drop rows loaded with "load more"
+    html = client.get(participant_url(participant)).content.decode()
+    assert "!this.querySelector('details[open], [data-more-loaded]')" in html
     Competition.objects.filter(pk=competition.pk).update(status=Competition.Status.COMPLETED)
     assert client.get(participant_url(participant), **HX).status_code == 286
 
@@ -279,22 +282,25 @@ def test_participant_page_query_count_is_constant(client, django_assert_max_num_
 
 
 def test_participant_page_charts_and_counts_are_the_selectors_numbers(client):
-    from competitions import figures, selectors
-    from competitions.views import CHART_POINTS
+    from competitions import selectors
+    from web import figures
+    from web.views import CHART_POINTS
 
     competition = ledger_competition(participants=2, rounds=6, orders_per_round=2)
     participant = competition.participants.order_by("id").last()
     response = client.get(participant_url(participant))
-    equity = json.loads(response.context["equity_json"])["data"][0]
+    equity = response.context["equity_figure"]["data"][0]
     expected = selectors.participant_equity_history(participant_id=participant.pk, target_points=CHART_POINTS)
     assert equity["y"] == [round(value, 2) for _, value in expected]  # the chart rounds to cents
-    drawdown = json.loads(response.context["drawdown_json"])
-    assert drawdown == json.loads(
-        figures.drawdown_figure(
-            selectors.participant_drawdown_history(participant_id=participant.pk, target_points=CHART_POINTS),
-            uirevision=f"drawdown-{participant.pk}",
-        )
+    drawdown = response.context["drawdown_figure"]
+    assert drawdown == figures.drawdown_figure(
+        selectors.participant_drawdown_history(participant_id=participant.pk, target_points=CHART_POINTS),
+        uirevision=f"drawdown-{participant.pk}",
     )
+    # the page carries the figure as a json_script data island that plotly.js reads back
+    html = response.content.decode()
+    island = html.split('<script id="participant-drawdown-data" type="application/json">')[1]
+    assert json.loads(island.split("</script>", 1)[0]) == json.loads(json.dumps(drawdown))
     closed = selectors.participant_positions(participant_id=participant.pk, status="closed")
     assert response.context["closed_count"] == len(closed) == 6
     assert [p.pk for p in response.context["closed_positions"]] == [p.pk for p in closed]
@@ -402,26 +408,14 @@ def test_a_new_round_invalidates_the_cached_live_region(client, competition):
 
 
 def test_compare_page_tests_the_same_returns_as_the_selectors(competition):
-    from competitions import page_queries, selectors
+    import analytics
+    from competitions import selectors
+    from web import page_queries
 
     first, second, _ = competition.participants.order_by("id")
     comparison = page_queries.compare_get(competition, participant_ids=[first.pk, second.pk])
     expected = selectors.aligned_returns(competition_id=competition.pk)
-    mine = page_queries.aligned_returns(comparison.histories)
+    mine = analytics.aligned_returns(comparison.histories)
     assert mine[first.pk] == pytest.approx(expected[first.name])
     assert mine[second.pk] == pytest.approx(expected[second.name])
     assert comparison.aligned_rounds == 4
-
-
-def test_aligned_returns_carry_equity_forward_after_the_last_mark():
-    from datetime import UTC, datetime, timedelta
-
-    from competitions.page_queries import aligned_returns
-
-    t = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(3)]
-    # A marked at hours 1 and 2; B only at hour 1 (then dropped out): B's return at hour 2 is 0
-    returns = aligned_returns(
-        {1: [(t[0], 100.0), (t[1], 110.0), (t[2], 99.0)], 2: [(t[0], 100.0), (t[1], 90.0)]}
-    )
-    assert returns[1] == pytest.approx([0.10, -0.10])  # 110/100 - 1, 99/110 - 1
-    assert returns[2] == pytest.approx([-0.10, 0.0])

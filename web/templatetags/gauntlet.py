@@ -7,14 +7,10 @@ from decimal import InvalidOperation
 
 from django import template
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 register = template.Library()
 
 DASH = "—"
-
-_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
-
 
 def _number(value) -> float | None:
     if value is None or value == "":
@@ -131,13 +127,6 @@ def pretty_json(value) -> str:
     if value in (None, "", {}, []):
         return ""
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False, default=str)
-
-
-@register.simple_tag
-def figure_script(figure_json: str, element_id: str):
-    """A Plotly figure's JSON (already serialised in Python) as a <script> data island."""
-    escaped = (figure_json or "{}").translate(_JSON_SCRIPT_ESCAPES)
-    return format_html('<script type="application/json" id="{}">{}</script>', element_id, mark_safe(escaped))
 
 
 @register.filter

@@ -1,9 +1,10 @@
 """Page reads the competitions selectors do not cover, each one query.
 
-The pages read leaderboards, histories, fills and decisions through competitions.selectors;
-this module adds what only a page needs: the competition clock and time left, the round
-counter, the market strip (the last round's stored snapshot), the open book marked at those
-prices (trading.selectors.account_view), order counts, and one invocation with its orders.
+The pages read leaderboards, histories, fills, decisions and the market strip through
+competitions.selectors; this module adds what only a page needs: the competition clock and
+time left, the round counter, the open book marked at the last round's prices
+(trading.selectors.account_view), order counts, one invocation with its orders, the
+compare page's chosen pairs, and the live-region version.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from decimal import Decimal
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
+import analytics
 from agents.models import Invocation
-from competitions import analytics, selectors
+from competitions import selectors
 from competitions.models import Competition, Participant, Round
 from trading.models import Account, EquitySnapshot, Fill, Order
 from trading.selectors import AccountLine, PositionLine, account_view
@@ -73,42 +75,6 @@ def next_round_in(
         return competition.start_time - now
     periods = int(elapsed / interval) + 1
     return competition.start_time + periods * interval - now
-
-
-@dataclass
-class MarketQuote:
-    symbol: str
-    price: Decimal
-    change_24h_pct: Decimal | None
-
-
-def market_quotes(competition: Competition) -> tuple[datetime | None, list[MarketQuote]]:
-    """Prices of the traded symbols in the last round's snapshot (1 query)."""
-    last = (
-        Round.objects.filter(competition=competition, snapshot__isnull=False)
-        .order_by("-number")
-        .values_list("snapshot__at", "snapshot__payload")
-        .first()
-    )
-    if last is None:
-        return None, []
-    at, payload = last
-    symbols = (payload or {}).get("symbols") or {}
-    wanted = competition.symbols or sorted(symbols)
-    quotes = []
-    for symbol in wanted:
-        entry = symbols.get(symbol)
-        if not isinstance(entry, dict) or entry.get("price") in (None, ""):
-            continue
-        change = entry.get("change_24h_pct")
-        quotes.append(
-            MarketQuote(
-                symbol=symbol,
-                price=Decimal(str(entry["price"])),
-                change_24h_pct=None if change in (None, "") else Decimal(str(change)),
-            )
-        )
-    return at, quotes
 
 
 # --- participant page ------------------------------------------------------------------------
@@ -172,35 +138,14 @@ class Comparison:
     histories: dict[int, list[tuple[datetime, float]]]  # participant id -> full equity history
 
 
-def aligned_returns(histories: dict[int, list[tuple[datetime, float]]]) -> dict[int, list[float]]:
-    """Per-round returns of each participant on one grid: the union of their market times.
-
-    histories: participant id -> [(time, equity)] with the capital point first (as
-    selectors.equity_history gives them, not downsampled). Before its first mark a participant
-    holds its capital; after its last its equity carries forward (return 0), as in
-    selectors.aligned_returns.
-    """
-    grid = sorted({moment for points in histories.values() for moment, _ in points[1:]})
-    returns = {}
-    for pk, points in histories.items():
-        values = [points[0][1]] if points else []
-        index, current = 1, values[0] if values else 0.0
-        for moment in grid:
-            while index < len(points) and points[index][0] <= moment:
-                current = points[index][1]
-                index += 1
-            values.append(current)
-        returns[pk] = analytics.returns_from_equity(values)
-    return returns
-
-
 def compare_get(
     competition: Competition, *, participant_ids: list[int], statistic: str = "sharpe"
 ) -> Comparison:
     """Chosen participants side by side, and the paired block-bootstrap test of every chosen pair.
 
-    Every chosen participant's returns are taken on one grid of market times (aligned_returns),
-    so each resample compares them on the same rounds; only the chosen ones are resampled.
+    Every chosen participant's returns are taken on one grid of market times
+    (analytics.aligned_returns), so each resample compares them on the same rounds; only the
+    chosen ones are resampled.
     Also returns the full equity histories, for the chart. Only the chosen participants are
     read (their rows' ranks are among themselves; the page does not show them).
     """
@@ -211,7 +156,7 @@ def compare_get(
     pairs: list[analytics.PairComparison] = []
     aligned = 0
     if len(rows) >= 2:
-        returns = aligned_returns(histories)
+        returns = analytics.aligned_returns(histories)
         chosen = {row.name: returns[row.participant_id] for row in rows}
         aligned = len(next(iter(chosen.values()), []))
         pairs = analytics.compare_participants(

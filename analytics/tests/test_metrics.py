@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from competitions import analytics
-from competitions.analytics import ClosedTrade, InvocationRecord
+import analytics
+from analytics import ClosedTrade, InvocationRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -9,7 +9,7 @@ import empyrical
 import numpy as np
 import pytest
 
-from competitions import analytics
+import analytics
 
 HOURLY_CRYPTO = analytics.periods_per_year(60, ["crypto"])  # 8760
 FOUR_HOURLY_FOREX = analytics.periods_per_year(240, ["forex"])  # 1512

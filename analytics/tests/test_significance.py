@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from competitions import analytics
+import analytics
 
 A = analytics.periods_per_year(60, ["crypto"])
 
@@ -23,7 +23,7 @@ def _returns():
 
 def test_block_indices_are_contiguous_runs_cut_to_the_series_length():
     rng = np.random.default_rng(0)
-    indices = analytics._block_indices(10, 3, 50, rng)
+    indices = analytics.significance._block_indices(10, 3, 50, rng)
     assert indices.shape == (50, 10)
     assert indices.min() >= 0 and indices.max() <= 9
     # blocks of 3 start at 0, 3, 6, 9: each block steps by 1 inside

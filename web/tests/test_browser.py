@@ -200,3 +200,38 @@ def test_dark_theme_follows_the_system_and_phone_layout_fits(browser, live_serve
     page.goto(f"{live_server.url}/")
     page.screenshot(path=str(SCREENSHOTS / "list-phone-dark.png"), full_page=True)
     context.close()
+
+
+def test_participant_logs_load_older_rows_in_place(page, live_server):
+    competition = ledger_competition(participants=1, rounds=60, orders_per_round=2, baselines=0)
+    participant = competition.participants.get()
+    page.goto(f"{live_server.url}/competitions/{competition.pk}/participants/{participant.pk}/")
+    page.wait_for_selector("#participant-equity .main-svg")
+    fills = page.locator("#fills tbody tr:not(.load-more)")
+    assert fills.count() == 50  # of 120: one open and one close a round
+    assert page.locator("details.invocation").count() == 50
+    page.locator("#fills tr.load-more").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "participant-load-more-button.png"))
+
+    page.click("#fills button:has-text('Load older fills')")
+    page.wait_for_function("document.querySelectorAll('#fills tbody tr:not(.load-more)').length === 100")
+    # the newest of the loaded rows follows the oldest shown before, and another button comes along
+    times = fills.evaluate_all("rows => rows.map(row => row.querySelector('th').innerText)")
+    assert times == sorted(times, reverse=True)
+    assert page.locator("#fills tr.load-more button").count() == 1
+    page.click("#fills button:has-text('Load older fills')")
+    page.wait_for_function("document.querySelectorAll('#fills tbody tr:not(.load-more)').length === 120")
+    assert page.locator("#fills tr.load-more").count() == 0  # the end of the log
+
+    page.click("button:has-text('Load older invocations')")
+    page.wait_for_function("document.querySelectorAll('details.invocation').length === 60")
+    rounds = page.locator("details.invocation summary strong").all_inner_texts()
+    assert rounds == [f"Round #{number}" for number in range(60, 0, -1)]
+    # loaded rows hold the refresh, which would put the first page back
+    page.wait_for_timeout(3_500)
+    assert page.locator("details.invocation").count() == 60
+    assert page.console_errors == []
+    assert page.outside_requests == []
+    page.locator("#closed-positions tr.load-more").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "participant-load-more-after.png"))
+    page.screenshot(path=str(SCREENSHOTS / "participant-load-more.png"), full_page=True)

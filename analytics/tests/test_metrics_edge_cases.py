@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from competitions import analytics
-from competitions.analytics import ClosedTrade, InvocationRecord
+import analytics
+from analytics import ClosedTrade, InvocationRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

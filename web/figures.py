@@ -4,15 +4,17 @@ Colours of text and grid are left to the page (static/js/gauntlet.js applies the
 dark theme); the figures carry data, hover text and behaviour. layout.uirevision keeps the
 user's zoom and range-button choice when a live region brings a fresh figure.
 
+A figure is a plain {"data": [...], "layout": {...}} dict; templates write it into the page
+with Django's json_script filter, which gauntlet.js reads back.
+
 Speed: plotly's validators walk every point of every trace (hundreds of ms for ten
 1000-point lines, on every poll). The layout goes through go.Layout (validated); traces are
-written as plain Plotly trace dicts and serialised with json. The tests load each figure
-back into go.Figure with validation on, so a wrong property still fails loudly.
+written as plain Plotly trace dicts. The tests load each figure back into go.Figure with
+validation on, so a wrong property still fails loudly.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,11 +81,11 @@ class Line:
     kind: str = "model"
 
 
-def equity_figure(lines: Sequence[Line], *, initial_capital: float, uirevision: str = "equity") -> str:
+def equity_figure(lines: Sequence[Line], *, initial_capital: float, uirevision: str = "equity") -> dict:
     """One line per participant, the buy-and-hold benchmark, and the initial capital line.
 
     Hover shows equity and return since the start. Baselines are dotted and the benchmark
-    dash-dotted when models are in the race, so they read as references. Returns JSON text.
+    dash-dotted when models are in the race, so they read as references.
     """
     capital = float(initial_capital)
     mark_baselines = any(line.kind == "model" for line in lines)
@@ -137,10 +139,10 @@ def equity_figure(lines: Sequence[Line], *, initial_capital: float, uirevision: 
             "rangeselector": {"buttons": RANGE_BUTTONS, "x": 0, "y": 1.02},
         },
     )
-    return figure_json(traces, layout)
+    return figure(traces, layout)
 
 
-def drawdown_figure(points: Sequence[tuple[datetime, float]], *, uirevision: str = "drawdown") -> str:
+def drawdown_figure(points: Sequence[tuple[datetime, float]], *, uirevision: str = "drawdown") -> dict:
     """Drawdown from the running peak in percent (<= 0, from the selectors), as a filled area."""
     times, drawdowns = thin([p[0] for p in points], [round(float(p[1]), 4) for p in points])
     trace = {
@@ -156,10 +158,9 @@ def drawdown_figure(points: Sequence[tuple[datetime, float]], *, uirevision: str
     layout = _base_layout(
         uirevision=uirevision, showlegend=False, yaxis={"showgrid": True, "ticksuffix": " %"}
     )
-    return figure_json([trace], layout)
+    return figure([trace], layout)
 
 
-def figure_json(traces: list[dict], layout: dict) -> str:
-    """{"data": traces, "layout": layout} as JSON; the layout is checked by go.Layout."""
-    checked = go.Layout(layout).to_plotly_json()
-    return json.dumps({"data": traces, "layout": checked}, separators=(",", ":"), allow_nan=False)
+def figure(traces: list[dict], layout: dict) -> dict:
+    """{"data": traces, "layout": layout}; the layout is checked by go.Layout."""
+    return {"data": traces, "layout": go.Layout(layout).to_plotly_json()}

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from competitions import analytics
-from competitions.analytics import ClosedTrade
+import analytics
+from analytics import ClosedTrade
 
 equity_paths = st.lists(
     st.floats(min_value=1.0, max_value=1e7, allow_nan=False, allow_infinity=False), min_size=1, max_size=60

@@ -1,0 +1,76 @@
+"""Reads of competitions: the leaderboard, benchmarks, significance, histories and feeds.
+
+Selectors do the queries; `analytics` (pure) does the math. Each selector reads each table
+once for the whole competition (competitions.selectors._load), so its query count is
+constant whatever the number of participants, rounds, fills or invocations.
+
+- rows, leaderboard: the leaderboard rows and one participant's performance;
+- benchmark: the equal-weight buy-and-hold reference and its row;
+- significance: returns on one grid and the block bootstrap of every pair;
+- series: equity and drawdown histories for charts;
+- feeds: fills, decisions and closed positions, newest first, paginated by id;
+- lists, market: the competitions list and the last round's prices.
+
+Callers import from here (`from competitions import selectors`); the modules are the layout.
+"""
+
+from analytics import downsample
+from competitions.selectors.benchmark import BENCHMARK_NAME, BENCHMARK_PROVIDER, buy_and_hold_reference
+from competitions.selectors.feeds import (
+    DecisionLine,
+    FillLine,
+    participant_fills,
+    participant_invocations,
+    participant_positions,
+    recent_decisions,
+    recent_fills,
+)
+from competitions.selectors.leaderboard import (
+    Leaderboard,
+    ParticipantPerformance,
+    leaderboard_get,
+    leaderboard_list,
+    participant_performance,
+    participant_performance_get,
+)
+from competitions.selectors.lists import competition_list
+from competitions.selectors.market import MarketQuote, market_quotes
+from competitions.selectors.rows import ROW_COLUMNS, LeaderboardRow
+from competitions.selectors.series import (
+    drawdown_history,
+    equity_history,
+    participant_drawdown_history,
+    participant_equity_history,
+)
+from competitions.selectors.significance import aligned_returns, significance_matrix
+
+__all__ = [
+    "BENCHMARK_NAME",
+    "BENCHMARK_PROVIDER",
+    "ROW_COLUMNS",
+    "DecisionLine",
+    "FillLine",
+    "Leaderboard",
+    "LeaderboardRow",
+    "MarketQuote",
+    "ParticipantPerformance",
+    "aligned_returns",
+    "buy_and_hold_reference",
+    "competition_list",
+    "downsample",
+    "drawdown_history",
+    "equity_history",
+    "leaderboard_get",
+    "leaderboard_list",
+    "market_quotes",
+    "participant_drawdown_history",
+    "participant_equity_history",
+    "participant_fills",
+    "participant_invocations",
+    "participant_performance",
+    "participant_performance_get",
+    "participant_positions",
+    "recent_decisions",
+    "recent_fills",
+    "significance_matrix",
+]

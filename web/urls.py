@@ -1,0 +1,24 @@
+"""HTML pages: competitions list, live dashboard, participant page (and its logs, a page at
+a time), compare page, invocations."""
+
+from django.urls import path
+
+from web import views
+
+PARTICIPANT = "competitions/<int:competition_id>/participants/<int:participant_id>/"
+
+urlpatterns = [
+    path("", views.competition_list, name="competition-list"),
+    path("competitions/<int:competition_id>/", views.competition_dashboard, name="competition-dashboard"),
+    path(PARTICIPANT, views.participant_detail, name="participant-detail"),
+    path(f"{PARTICIPANT}closed/", views.participant_log, {"log": "closed"}, name="participant-closed"),
+    path(f"{PARTICIPANT}fills/", views.participant_log, {"log": "fills"}, name="participant-fills"),
+    path(
+        f"{PARTICIPANT}invocations/",
+        views.participant_log,
+        {"log": "invocations"},
+        name="participant-invocations",
+    ),
+    path("competitions/<int:competition_id>/compare/", views.competition_compare, name="competition-compare"),
+    path("invocations/<int:invocation_id>/", views.invocation_detail, name="invocation-detail"),
+]
