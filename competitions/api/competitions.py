@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from gauntlet.api import ApiView
 
-from .. import queries, selectors, services
+from .. import selectors, services
 from ..models import Competition
 from . import examples
 from .common import COMPETITION_ID, HistoryQuery, points, query_params, read_errors, write_errors
@@ -28,7 +28,7 @@ class CompetitionListQuery(serializers.Serializer):
 
 
 def competition_body(competition_id: int) -> dict:
-    return CompetitionSerializer(queries.competition_counted_get(competition_id=competition_id)).data
+    return CompetitionSerializer(selectors.competition_counted_get(competition_id=competition_id)).data
 
 
 class CompetitionListCreateView(ApiView):
@@ -44,7 +44,7 @@ class CompetitionListCreateView(ApiView):
     )
     def get(self, request):
         filters = query_params(CompetitionListQuery, request)
-        return self.paginate(queries.competition_counted_list(**filters), CompetitionSerializer)
+        return self.paginate(selectors.competition_counted_list(**filters), CompetitionSerializer)
 
     @extend_schema(
         operation_id="competitions_create",
@@ -168,9 +168,9 @@ class CompetitionHistoryView(ApiView):
     )
     def get(self, request, id):
         target_points = query_params(HistoryQuery, request)["target_points"]
-        queries.competition_ensure_exists(competition_id=id)
+        selectors.competition_ensure_exists(competition_id=id)
         history = selectors.equity_history(competition_id=id, target_points=target_points)
-        names = queries.participant_names(competition_id=id)
+        names = selectors.participant_names(competition_id=id)
         benchmark = selectors.downsample(selectors.buy_and_hold_reference(competition_id=id), target_points)
         body = {
             "competition_id": id,

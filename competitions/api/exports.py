@@ -14,7 +14,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from gauntlet.api import ApiView
 from gauntlet.timefmt import iso_utc
 
-from .. import queries
+from .. import selectors
 from . import examples
 from .common import COMPETITION_ID, query_params, read_errors
 from .fields import plain_decimal
@@ -27,9 +27,9 @@ class ExportQuery(serializers.Serializer):
 
 # what -> (columns, the selector of its rows in that order)
 EXPORTS = {
-    "trades": (queries.TRADE_EXPORT_COLUMNS, queries.trade_export_rows),
-    "equity": (queries.EQUITY_EXPORT_COLUMNS, queries.equity_export_rows),
-    "invocations": (queries.INVOCATION_EXPORT_COLUMNS, queries.invocation_export_rows),
+    "trades": (selectors.TRADE_EXPORT_COLUMNS, selectors.trade_export_rows),
+    "equity": (selectors.EQUITY_EXPORT_COLUMNS, selectors.equity_export_rows),
+    "invocations": (selectors.INVOCATION_EXPORT_COLUMNS, selectors.invocation_export_rows),
 }
 
 
@@ -105,7 +105,7 @@ class CompetitionExportView(ApiView):
     )
     def get(self, request, id):
         query = query_params(ExportQuery, request)
-        queries.competition_ensure_exists(competition_id=id)
+        selectors.competition_ensure_exists(competition_id=id)
         columns, rows_of = EXPORTS[query["what"]]
         rows = rows_of(competition_id=id)
         filename = f"competition-{id}-{query['what']}.{query['format']}"

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 import analytics
 from gauntlet.api import ApiView
 
-from .. import queries, selectors
+from .. import selectors
 from . import examples
 from .common import COMPETITION_FK, query_params, read_errors
 from .serializers import LeaderboardSerializer
@@ -42,7 +42,7 @@ class LeaderboardView(ApiView):
     )
     def get(self, request, competition_id):
         query = query_params(LeaderboardQuery, request)
-        queries.competition_ensure_exists(competition_id=competition_id)
+        selectors.competition_ensure_exists(competition_id=competition_id)
         rows = selectors.leaderboard_list(
             competition_id=competition_id,
             metric=query["metric"],

@@ -12,7 +12,7 @@ from gauntlet.api import ApiView
 from gauntlet.pagination import SelectorPage
 from trading.selectors import closed_position_list, fill_count
 
-from .. import queries, selectors, services
+from .. import selectors, services
 from . import examples
 from .common import (
     COMPETITION_FK,
@@ -77,8 +77,8 @@ class ParticipantListView(ApiView):
         examples=examples.PARTICIPANTS_LIST,
     )
     def get(self, request, competition_id):
-        queries.competition_ensure_exists(competition_id=competition_id)
-        return self.paginate(queries.participant_list(competition_id=competition_id), ParticipantSerializer)
+        selectors.competition_ensure_exists(competition_id=competition_id)
+        return self.paginate(selectors.participant_list(competition_id=competition_id), ParticipantSerializer)
 
 
 class ParticipantDetailView(ApiView):
@@ -92,7 +92,7 @@ class ParticipantDetailView(ApiView):
         examples=examples.PARTICIPANTS_RETRIEVE,
     )
     def get(self, request, id):
-        return Response(ParticipantSerializer(queries.participant_get(participant_id=id)).data)
+        return Response(ParticipantSerializer(selectors.participant_get(participant_id=id)).data)
 
     @extend_schema(
         operation_id="participants_partial_update",
@@ -118,7 +118,7 @@ class ParticipantDetailView(ApiView):
                 services.participant_update(participant_id=id, **changes)
             if disqualify:
                 services.participant_disqualify(participant_id=id, reason=reason)
-        return Response(ParticipantSerializer(queries.participant_get(participant_id=id)).data)
+        return Response(ParticipantSerializer(selectors.participant_get(participant_id=id)).data)
 
 
 # -- one participant's book ----------------------------------------------------------------
@@ -136,7 +136,7 @@ class ParticipantPortfolioView(ApiView):
         examples=examples.PARTICIPANTS_PORTFOLIO,
     )
     def get(self, request, id):
-        participant = queries.participant_with_competition_get(participant_id=id)
+        participant = selectors.participant_with_competition_get(participant_id=id)
         return Response(PortfolioSerializer(portfolio_body(participant)).data)
 
 
@@ -157,7 +157,7 @@ class ParticipantPositionsView(ApiView):
     )
     def get(self, request, id):
         wanted = query_params(PositionQuery, request)["status"]
-        participant = queries.participant_with_competition_get(participant_id=id)
+        participant = selectors.participant_with_competition_get(participant_id=id)
         if wanted == "open":
             return self.paginate(portfolio_body(participant)["positions"], PositionSerializer)
         paginator = self.pagination_class()
@@ -179,7 +179,7 @@ class ParticipantTradesView(ApiView):
         examples=examples.PARTICIPANTS_TRADES,
     )
     def get(self, request, id):
-        participant = queries.participant_with_competition_get(participant_id=id)
+        participant = selectors.participant_with_competition_get(participant_id=id)
         page = SelectorPage(
             self,
             fill_count(participant=participant),
@@ -200,7 +200,7 @@ class ParticipantPerformanceView(ApiView):
         examples=examples.PARTICIPANTS_PERFORMANCE,
     )
     def get(self, request, id):
-        queries.participant_with_competition_get(participant_id=id)
+        selectors.participant_with_competition_get(participant_id=id)
         return Response(LeaderboardRowSerializer(selectors.participant_performance(participant_id=id)).data)
 
 
@@ -217,7 +217,7 @@ class ParticipantHistoryView(ApiView):
     )
     def get(self, request, id):
         target_points = query_params(HistoryQuery, request)["target_points"]
-        queries.participant_with_competition_get(participant_id=id)
+        selectors.participant_with_competition_get(participant_id=id)
         body = {
             "participant_id": id,
             "target_points": target_points,
@@ -248,7 +248,7 @@ class ParticipantInvocationsView(ApiView):
     )
     def get(self, request, id):
         wanted = query_params(InvocationQuery, request).get("status")
-        queries.participant_with_competition_get(participant_id=id)
+        selectors.participant_with_competition_get(participant_id=id)
         return self.paginate(
-            queries.invocation_record_list(participant_id=id, status=wanted), InvocationSerializer
+            selectors.invocation_record_list(participant_id=id, status=wanted), InvocationSerializer
         )

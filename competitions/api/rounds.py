@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from gauntlet.api import ApiView
 from gauntlet.errors import ConflictError
 
-from .. import queries, runner
+from .. import runner, selectors
 from ..models import Competition
 from ..rounds import RoundBusy
 from . import examples
@@ -27,8 +27,8 @@ class CompetitionRoundsView(ApiView):
         examples=examples.ROUNDS_LIST,
     )
     def get(self, request, id):
-        queries.competition_ensure_exists(competition_id=id)
-        return self.paginate(queries.round_list(competition_id=id), RoundSerializer)
+        selectors.competition_ensure_exists(competition_id=id)
+        return self.paginate(selectors.round_list(competition_id=id), RoundSerializer)
 
     @extend_schema(
         operation_id="competitions_rounds_create",
@@ -52,7 +52,7 @@ class CompetitionRoundsView(ApiView):
     )
     def post(self, request, id):
         CompetitionActionSerializer(data=request.data or {}).is_valid(raise_exception=True)
-        competition = queries.competition_get(competition_id=id)
+        competition = selectors.competition_get(competition_id=id)
         if competition.status != Competition.Status.ACTIVE:
             raise ConflictError(
                 f"the competition is {competition.status}; rounds run only while active", code="not_active"
@@ -66,5 +66,5 @@ class CompetitionRoundsView(ApiView):
             raise ConflictError(str(exc), code="round_busy") from exc
         if round_ is None:
             return Response({"queued": False, "round": None}, status=status.HTTP_200_OK)
-        round_data = RoundSerializer(queries.round_list(competition_id=id).get(pk=round_.pk)).data
+        round_data = RoundSerializer(selectors.round_list(competition_id=id).get(pk=round_.pk)).data
         return Response({"queued": False, "round": round_data}, status=status.HTTP_201_CREATED)

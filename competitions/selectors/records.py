@@ -1,10 +1,8 @@
 """Reads the REST API needs that the pages do not: competitions with their participant count,
 participants, rounds, full invocation records and the row streams of the exports.
 
-Selectors in all but name (`<noun>_list` / `<noun>_get`): each returns a queryset or rows in a
-fixed number of queries, and raises the model's DoesNotExist (a 404 in the API) when the object
-is missing. They belong with competitions.selectors; they sit apart only until that module's
-split settles.
+Each returns a queryset or rows in a fixed number of queries, and raises the model's
+DoesNotExist (a 404 in the API) when the object is missing.
 """
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -13,7 +11,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from agents.models import Invocation
 from trading.models import EquitySnapshot, Fill
 
-from .models import Competition, Participant, Round
+from ..models import Competition, Participant, Round
 
 # -- competitions ----------------------------------------------------------------------------
 
