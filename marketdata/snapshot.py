@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
+from gauntlet.timefmt import iso_utc
 
-@lru_cache(maxsize=65536)
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+# the same bar times are written again every round: cache the text of each
+_iso = lru_cache(maxsize=65536)(iso_utc)
 
 
 def _parse_time(text: str) -> datetime:

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
 import analytics
+from agents.selectors import structured_output_mode_get
 from competitions import selectors
 from competitions.models import Competition, Participant
 from web import figures, page_queries
@@ -230,6 +231,7 @@ def _participant_context(competition: Competition, participant: Participant) -> 
         "closed_count": metrics.trades,  # every closed position is one trade
         **_log_pages(competition.pk, participant.pk),
         "orders": page_queries.order_counts(participant),
+        "structured_output": structured_output_mode_get(participant=participant),
         "equity_figure": figures.equity_figure(
             [
                 figures.Line(

@@ -325,6 +325,33 @@ def test_invocation_page_shows_exact_prompts_raw_response_decision_and_outcomes(
     assert "USER: BTC at 60000" in partial
 
 
+def test_invocation_page_keeps_a_reasoning_models_thinking_apart_and_names_the_mode(client, competition):
+    invocation = Invocation.objects.filter(participant__competition=competition).order_by("-id").first()
+    Invocation.objects.filter(pk=invocation.pk).update(
+        reasoning_text="First I weigh <momentum> against funding.",
+        raw_response='{"actions": []}',
+        structured_output_mode="json_object_schema",
+        escaped_characters=2,
+    )
+    html = client.get(reverse("invocation-detail", args=[invocation.pk])).content.decode()
+    assert "Model&#x27;s reasoning" in html or "Model's reasoning" in html
+    assert "First I weigh &lt;momentum&gt; against funding." in html
+    assert "json_object_schema" in html
+    assert "2 characters no database can store" in html
+
+
+def test_participant_page_says_which_structured_output_mode_a_model_uses(client, competition):
+    participant = ParticipantFactory(
+        competition=competition, name="Local", llm_provider="openai_compatible", llm_model="smol",
+        llm_config={"base_url": "http://127.0.0.1:9/v1", "structured_output": "json_object_schema"},
+    )  # fmt: skip
+    html = client.get(participant_url(participant)).content.decode()
+    assert "Structured output" in html and "json_object_schema" in html
+    baseline = competition.participants.filter(llm_provider="baseline").first()
+    if baseline is not None:
+        assert "Structured output" not in client.get(participant_url(baseline)).content.decode()
+
+
 def test_invocation_404(client):
     assert client.get(reverse("invocation-detail", args=[424242])).status_code == 404
 
