@@ -295,7 +295,7 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
 
     from agents.models import Invocation
     from competitions import services
-    from competitions.replay import replay_run
+    from competitions.rounds.replay import replay_run
     from trading.models import EquitySnapshot
 
     competition = services.competition_create(

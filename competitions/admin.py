@@ -11,7 +11,8 @@ from django.db.models import Count
 from gauntlet.errors import DomainError
 from gauntlet.secrets import encrypt_secret
 
-from . import runner, services
+from . import services
+from .rounds import dispatch as runner
 from .models import Competition, Participant, Round
 
 

@@ -25,12 +25,14 @@ from agents.models import Invocation
 from gauntlet.api import ApiView
 from gauntlet.errors import ConflictError
 from trading.models import EquitySnapshot, Fill
-from trading.selectors import account_view, fill_list, position_list
+from trading.selectors import fill_list, position_list
 
-from . import analytics, runner, selectors, services
+from . import analytics, selectors, services
 from .models import Competition, Participant, Round
 from .page_queries import market_quotes
-from .rounds import RoundBusy
+from .rounds import dispatch as runner
+from .rounds.claim import RoundBusy
+from .rules import account_view
 from .serializers import (
     CompetitionActionSerializer,
     CompetitionHistorySerializer,

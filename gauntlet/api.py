@@ -31,12 +31,12 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler
 
+from competitions.rounds.dispatch import WORKER_HEARTBEAT_KEY  # noqa: F401  written there, read by health
 from gauntlet.errors import ConflictError, DomainError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
-WORKER_HEARTBEAT_KEY = "gauntlet:worker-heartbeat"
 # Beat writes the heartbeat every minute; three missed ticks mean no worker is consuming.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 180
 

@@ -9,9 +9,11 @@ import pytest
 from django.db import connection, transaction
 
 from agents.models import Invocation
-from competitions import rounds, services
+from competitions import services
 from competitions.models import Round
-from competitions.rounds import RoundBusy, round_run
+from competitions.rounds import invoke as round_invoke
+from competitions.rounds.claim import RoundBusy
+from competitions.rounds.run import RoundJob, round_run
 from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
 from marketdata.services import snapshot_from_record
@@ -97,7 +99,7 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
         round_run(competition_id=competition.pk, number=0)
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
 
-    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+    with mock.patch("competitions.rounds.invoke.invoke_agent") as invoke:
         resumed = round_run(competition_id=competition.pk, number=0)
     invoke.assert_not_called()  # both agents had answered before the crash
     assert resumed.status == "completed"
@@ -113,14 +115,14 @@ def test_a_round_crashed_while_marking_keeps_nothing_of_its_last_step_and_resume
     competition = _competition(replay_market)
     first = _register(competition, "First", [OPEN_BTC])
     _started(competition)
-    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+    with mock.patch.object(RoundJob, "mark", side_effect=SystemExit("worker killed")):
         with pytest.raises(SystemExit):
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
     # execute, mark and complete are one transaction: the fill went with the crash
     assert round_.phase == "invoked" and Fill.objects.count() == 0
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
-    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+    with mock.patch("competitions.rounds.invoke.invoke_agent") as invoke:
         resumed = round_run(competition_id=competition.pk, number=0)
     invoke.assert_not_called()
     assert resumed.status == "completed"
@@ -134,7 +136,7 @@ def test_a_round_of_built_in_strategies_is_one_transaction(replay_market):
     services.participant_register(competition_id=competition.pk, name="Holder", llm_provider="baseline",
                                   llm_model="buy_and_hold")
     _started(competition)
-    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+    with mock.patch.object(RoundJob, "mark", side_effect=SystemExit("worker killed")):
         with pytest.raises(SystemExit):
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
@@ -156,10 +158,10 @@ def test_an_order_made_before_a_crash_is_returned_not_repeated(replay_market):
     Invocation.objects.filter(pk=invocation.pk).update(
         action_outcomes=[{**item, "status": "pending"} for item in invocation.action_outcomes]
     )
-    run = rounds._RoundRun(competition, Round.objects.get())
-    run.snapshot = snapshot_from_record(run.round.snapshot)
+    run = RoundJob(competition, Round.objects.get())
+    snapshot = snapshot_from_record(run.round.snapshot)
     with transaction.atomic():  # the execute step again, as a resumed runner would
-        run._execute_decisions(trading_services.Book(competition))
+        run.execute(snapshot, trading_services.Book(competition_id=competition.pk, rules=run.rules), None)
     assert Order.objects.count() == 1 and Fill.objects.filter(account__participant=first).count() == 1
     invocation.refresh_from_db()
     assert invocation.action_outcomes[0]["status"] == "filled"
@@ -171,13 +173,13 @@ def test_agents_are_invoked_concurrently(replay_market):
         _register(competition, f"Agent {n}")
     _started(competition)
     barrier = threading.Barrier(6, timeout=10)
-    real_invoke = rounds.invoke_agent
+    real_invoke = round_invoke.invoke_agent
 
     def waits_for_all_others(**kwargs):
         barrier.wait()  # raises BrokenBarrierError unless all six are in flight at once
         return real_invoke(**kwargs)
 
-    with mock.patch("competitions.rounds.invoke_agent", side_effect=waits_for_all_others):
+    with mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=waits_for_all_others):
         round_ = round_run(competition_id=competition.pk, number=0)
     assert set(Invocation.objects.filter(round=round_).values_list("status", flat=True)) == {"success"}
 
@@ -188,7 +190,7 @@ def test_a_hung_agent_is_cut_at_its_deadline_and_the_others_are_unaffected(repla
     fine = _register(competition, "Fine", [OPEN_BTC])
     _started(competition)
     release = threading.Event()
-    real_invoke = rounds.invoke_agent
+    real_invoke = round_invoke.invoke_agent
 
     def hangs_for_one(**kwargs):
         if kwargs["context"].participant_id == hung.pk:
@@ -197,8 +199,8 @@ def test_a_hung_agent_is_cut_at_its_deadline_and_the_others_are_unaffected(repla
 
     try:
         with (
-            mock.patch("competitions.rounds.invoke_agent", side_effect=hangs_for_one),
-            mock.patch("competitions.rounds._agent_deadline", return_value=0.5),
+            mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=hangs_for_one),
+            mock.patch("competitions.rounds.invoke._agent_deadline", return_value=0.5),
         ):
             round_ = round_run(competition_id=competition.pk, number=0)
     finally:

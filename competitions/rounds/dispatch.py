@@ -4,6 +4,9 @@
 tasks run replays and triggered rounds. `ROUND_RUNNER=inprocess` (the default without
 Redis): `InProcessRunner` does beat's and the worker's job on one background thread, with
 the very same services, so the demo needs nothing but Python.
+
+`round_trigger` (run the next round now) and the worker heartbeat live here too: every
+door that runs rounds goes through this module or competitions.tasks, which calls it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,20 @@ from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from .models import Competition, Round
-from .rounds import RoundBusy, round_market_time, round_number_at, round_run, round_trigger
+from gauntlet.errors import ConflictError
+
+from .. import services
+from ..models import Competition, Round
+from .claim import RoundBusy
+from .clock import live_round_due, next_round_number, round_market_time, round_number_at
+from .replay import replay_run
+from .run import round_run
 
 logger = logging.getLogger(__name__)
+
+# the cache key the health check reads (gauntlet.api): when a worker (or this process's
+# runner) last said it is alive
+WORKER_HEARTBEAT_KEY = "gauntlet:worker-heartbeat"
 
 _replay_threads: dict[int, threading.Thread] = {}
 _replay_lock = threading.Lock()
@@ -30,10 +43,40 @@ def uses_celery() -> bool:
     return settings.ROUND_RUNNER == "celery"
 
 
+def worker_heartbeat() -> None:
+    cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=None)
+
+
+def round_trigger(*, competition_id: int) -> Round | None:
+    """Run the next round now (API and admin, for debugging): live at the wall clock, replay at its clock."""
+    competition = Competition.objects.get(pk=competition_id)
+    if competition.status != Competition.Status.ACTIVE:
+        raise ConflictError(f"the competition is {competition.status}; rounds run only while active", code="not_active")
+    number = next_round_number(competition)
+    if competition.mode == Competition.Mode.REPLAY:
+        market_time = round_market_time(competition, number)
+        if market_time >= competition.end_time:
+            return services.competition_finish(competition_id=competition_id, number=number)
+        return round_run(competition_id=competition_id, number=number, market_time=market_time)
+    now = timezone.now().replace(microsecond=0)
+    if now >= competition.end_time:
+        raise ConflictError("the competition's end time has passed", code="ended")
+    number = max(number, round_number_at(competition, now))
+    return round_run(competition_id=competition_id, number=number, market_time=now)
+
+
+def live_round_run(*, competition: Competition, now) -> Round | None:
+    """Run the live round the clock says is due, if any (beat's task and the in-process runner)."""
+    number = live_round_due(competition, now)
+    if number is None:
+        return None
+    return round_run(competition_id=competition.pk, number=number, market_time=round_market_time(competition, number))
+
+
 def dispatch_round_trigger(*, competition_id: int) -> Round | None:
     """Run one round now: queued on Celery (returns None), or run here and returned."""
     if uses_celery():
-        from .tasks import round_trigger_task
+        from ..tasks import round_trigger_task
 
         transaction.on_commit(lambda: round_trigger_task.delay(competition_id))
         return None
@@ -46,7 +89,7 @@ def dispatch_replay(*, competition_id: int) -> bool:
     Returns False when this process already runs that replay.
     """
     if uses_celery():
-        from .tasks import replay_run_task
+        from ..tasks import replay_run_task
 
         transaction.on_commit(lambda: replay_run_task.delay(competition_id))
         return True
@@ -63,8 +106,6 @@ def dispatch_replay(*, competition_id: int) -> bool:
 
 
 def _replay_in_thread(competition_id: int) -> None:
-    from .replay import replay_run
-
     try:
         replay_run(competition_id=competition_id, until_end=True)
     except Exception:
@@ -87,13 +128,10 @@ class InProcessRunner(threading.Thread):
         self.stopped.set()
 
     def run(self) -> None:
-        from .services import competitions_tick
-        from .tasks import WORKER_HEARTBEAT_KEY
-
         while not self.stopped.is_set():
             try:
-                cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=None)
-                competitions_tick()
+                worker_heartbeat()
+                services.competitions_tick()
                 self.step()
             except Exception:
                 logger.exception("in-process runner step failed; carrying on")
@@ -114,10 +152,8 @@ class InProcessRunner(threading.Thread):
                 continue
 
     def _live_round_if_due(self, competition: Competition, now) -> None:
-        if not (competition.start_time <= now < competition.end_time):
-            return
-        number = round_number_at(competition, now)
-        if not Round.objects.filter(competition=competition, number=number).exists():
+        number = live_round_due(competition, now)
+        if number is not None and not Round.objects.filter(competition=competition, number=number).exists():
             round_run(competition_id=competition.pk, number=number, market_time=round_market_time(competition, number))
 
     def _replay_round_if_due(self, competition: Competition) -> None:

@@ -1,0 +1,183 @@
+"""Ask the agents: every model at once on a thread pool, the built-in strategies on this
+thread meanwhile, each answer written as an Invocation row as it arrives (a resumed round
+never calls an agent twice). A row the database refuses becomes an `error` invocation with
+the reason, so one agent's answer can never stop the round for the others."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+
+from django.db import DatabaseError, IntegrityError, transaction
+
+from agents.context import AgentContext
+from agents.decision import hold_decision
+from agents.invoke import AgentOutcome, invoke_agent
+from agents.models import Invocation
+from agents.providers import IN_PROCESS_PROVIDERS
+from agents.providers.base import AgentResponse
+from agents.services import InvocationAnswer, invocations_record
+
+from ..models import Participant, Round
+from .claim import lease_renew, lease_seconds
+from .context import InvocationCounts
+
+logger = logging.getLogger(__name__)
+
+# Extra wall time past an agent's own timeout (and its retries) before the round stops waiting.
+AGENT_GRACE_SECONDS = 10
+
+
+@dataclass
+class Recorded:
+    """The invocations this runner wrote for the round, and whether it wrote all of them."""
+
+    rows: list[Invocation] = field(default_factory=list)
+    all_mine: bool = True  # no other runner recorded one of this round's answers
+
+
+def agents_invoke(
+    *, round_: Round, pending: list[Participant], contexts: dict[int, AgentContext], counts: InvocationCounts | None
+) -> Recorded:
+    """Invoke every pending participant and record the answers; returns what was recorded.
+
+    Built-in strategies are code, not models: no I/O, microseconds each. They answer on
+    this thread while the models think, from the same snapshot and through the same
+    parser, so the round's wall time still tracks the slowest model.
+    """
+    recorded = Recorded()
+
+    def record(answers: list[tuple[Participant, AgentOutcome]]) -> None:
+        answers_record(round_, answers, contexts, recorded, counts)
+
+    keys = {p.pk: p.api_key() for p in pending}
+    models = [p for p in pending if p.llm_provider not in IN_PROCESS_PROVIDERS]
+    built_in = [p for p in pending if p.llm_provider in IN_PROCESS_PROVIDERS]
+    started = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=min(64, len(models)), thread_name_prefix="agent") if models else None
+    futures = {}
+    for participant in models:
+        future = pool.submit(
+            _timed_invoke, participant.llm_provider, participant.llm_model, participant.llm_config,
+            keys[participant.pk], contexts[participant.pk],
+        )
+        futures[future] = participant
+    try:
+        answers = []
+        for participant in built_in:
+            outcome, _ = _timed_invoke(
+                participant.llm_provider, participant.llm_model, participant.llm_config,
+                keys[participant.pk], contexts[participant.pk],
+            )
+            answers.append((participant, outcome))
+        record(answers)
+        if not futures:
+            return recorded
+        deadline = started + max(_agent_deadline(p) for p in models)
+        remaining = set(futures)
+        while remaining:
+            budget = deadline - time.perf_counter()
+            if budget <= 0:
+                break
+            finished, remaining = wait(remaining, timeout=min(budget, lease_seconds() / 4), return_when="FIRST_COMPLETED")
+            lease_renew(round_)
+            record([(futures[f], f.result()[0]) for f in finished])
+        waited = time.perf_counter() - started
+        # a hung model: cut at the round's deadline
+        record([(futures[f], _timeout_outcome(waited)) for f in remaining])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return recorded
+
+
+def answers_record(
+    round_: Round,
+    answers: list[tuple[Participant, AgentOutcome]],
+    contexts: dict[int, AgentContext],
+    recorded: Recorded,
+    counts: InvocationCounts | None,
+) -> None:
+    """Write the answers' Invocation rows (one INSERT for all in the common case)."""
+    if not answers:
+        return
+    # Inside the round's one transaction, a row already there means another runner took
+    # this round over: fail the whole attempt rather than settle the round twice.
+    in_round_transaction = transaction.get_connection().in_atomic_block
+    batch = [
+        InvocationAnswer(
+            participant_id=participant.pk, round_id=round_.pk, snapshot_id=round_.snapshot_id,
+            provider=participant.llm_provider, model=participant.llm_model,
+            context=contexts[participant.pk], outcome=outcome,
+        )
+        for participant, outcome in answers
+    ]
+    try:
+        if in_round_transaction:
+            with transaction.atomic():  # a savepoint: a refused row leaves the round's transaction usable
+                rows = invocations_record(batch, look_up_conflicts=False)
+        else:  # its own transaction
+            rows = invocations_record(batch)
+    except DatabaseError:  # IntegrityError included: sorted out row by row
+        rows = _record_one_by_one(batch, in_round_transaction)
+    recorded.rows.extend(row for row, created in rows if created)
+    recorded.all_mine = recorded.all_mine and all(created for _, created in rows)
+    if counts is not None:
+        counts.add(row.participant_id for row, created in rows if created)
+
+
+def _record_one_by_one(batch: list[InvocationAnswer], in_round_transaction: bool) -> list[tuple[Invocation, bool]]:
+    """The last resort after the batch was refused: each answer in its own savepoint; one the
+    database refuses (text or JSON it cannot store) is replaced by an `error` invocation
+    that says why, and the round goes on."""
+    rows = []
+    for answer in batch:
+        try:
+            with transaction.atomic():
+                rows.extend(invocations_record([answer], look_up_conflicts=not in_round_transaction))
+            continue
+        except IntegrityError as exc:
+            if Invocation.objects.filter(participant_id=answer.participant_id, round_id=answer.round_id).exists():
+                raise  # recorded by another runner that took the round over: this attempt must fail
+            reason = f"{type(exc).__name__}: {exc}"
+        except DatabaseError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        logger.warning("participant %s: its answer could not be stored (%s)", answer.participant_id, reason)
+        with transaction.atomic():
+            rows.extend(invocations_record([_unstorable(answer, reason)], look_up_conflicts=not in_round_transaction))
+    return rows
+
+
+def _unstorable(answer: InvocationAnswer, reason: str) -> InvocationAnswer:
+    """An error answer in place of one the database refused: none of the refused text."""
+    error = f"the answer could not be stored: {reason}".replace("\x00", "")[:500]
+    paid = answer.outcome
+    # what the call cost is kept (it was paid for); what it said is not
+    response = replace(paid.response, raw_text="", structured=None, status="error", error=error)
+    context = replace(answer.context, system_prompt="", user_prompt="")
+    outcome = AgentOutcome("error", hold_decision(), response, cost_usd=paid.cost_usd, error=error)
+    return replace(answer, context=context, outcome=outcome)
+
+
+def _timed_invoke(provider, model, config, api_key, context) -> tuple[AgentOutcome, float]:
+    started = time.perf_counter()
+    outcome = invoke_agent(provider=provider, model=model, config=config, api_key=api_key, context=context)
+    return outcome, time.perf_counter() - started
+
+
+def _agent_deadline(participant: Participant) -> float:
+    config = participant.llm_config or {}
+    try:
+        timeout = float(config.get("timeout_seconds", 60))
+    except (TypeError, ValueError):
+        timeout = 60.0
+    # the provider retries up to twice with backoff; allow for all of it, then cut
+    return timeout * 3 + 7 + AGENT_GRACE_SECONDS
+
+
+def _timeout_outcome(waited: float) -> AgentOutcome:
+    error = f"no answer within {waited:.1f} s: cut by the round"
+    response = AgentResponse(raw_text="", status="timeout", error=error)
+    return AgentOutcome("timeout", hold_decision(), response, error=error)
