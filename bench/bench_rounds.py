@@ -237,7 +237,7 @@ def bench_concurrency(latency: float, sizes: list[int], rounds_per_size: int, *,
 
     from competitions import services
     from competitions.models import Round
-    from competitions.rounds import round_run
+    from competitions.rounds.run import round_run
 
     server, base_url = _start_model_server(latency)
     rows = []
