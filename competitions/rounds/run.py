@@ -330,9 +330,13 @@ class RoundJob:
         Runs inside the round's settling transaction: the orders, fills and the invocations'
         outcomes are written together with the mark and the completion, or not at all.
         """
+        # Before "bars" was committed no invocation of this round can exist (they are written
+        # after it), so when this runner took the round up that early and wrote every row
+        # itself, its rows are all of them. A runner that took up a round at "bars" may find
+        # answers an earlier runner recorded before it died: read them all back.
         took_up_before_invoking = PHASES.index(self.started_phase) < PHASES.index("invoked")
-        if took_up_before_invoking and recorded is not None and recorded.all_mine:
-            # every invocation of the round is one this runner just wrote
+        took_up_before_answers = PHASES.index(self.started_phase) < PHASES.index("bars")
+        if took_up_before_answers and recorded is not None and recorded.all_mine:
             invocations = sorted(recorded.rows, key=lambda invocation: invocation.participant_id)
         else:
             invocations = list(
