@@ -12,7 +12,7 @@ from django.utils import timezone
 from . import services
 from .models import Competition
 from .rounds.claim import RoundBusy
-from .rounds.dispatch import live_round_run, round_trigger, worker_heartbeat
+from .rounds.trigger import live_round_run, round_trigger, worker_heartbeat
 from .rounds.replay import replay_run
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler
 
-from competitions.rounds.dispatch import WORKER_HEARTBEAT_KEY  # noqa: F401  written there, read by health
+from competitions.rounds.trigger import WORKER_HEARTBEAT_KEY  # noqa: F401  written there, read by health
 from gauntlet.errors import ConflictError, DomainError, NotFoundError
 
 logger = logging.getLogger(__name__)

@@ -6,6 +6,7 @@
 - context: what each agent is handed (account views, decision history, standings);
 - invoke: the agents asked concurrently, their answers recorded;
 - execute: decisions turned into trading actions and their outcomes;
+- trigger: run a round now (the next, or the live one due) and the worker heartbeat;
 - replay: the replay clock's loop; dispatch: who runs rounds (Celery or this process).
 
 Import from the modules; this package imports nothing so that none of them forms a cycle.

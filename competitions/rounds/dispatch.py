@@ -5,8 +5,8 @@ tasks run replays and triggered rounds. `ROUND_RUNNER=inprocess` (the default wi
 Redis): `InProcessRunner` does beat's and the worker's job on one background thread, with
 the very same services, so the demo needs nothing but Python.
 
-`round_trigger` (run the next round now) and the worker heartbeat live here too: every
-door that runs rounds goes through this module or competitions.tasks, which calls it.
+What a runner runs (the next round now, the live round due, the heartbeat) is in
+trigger.py, shared with competitions.tasks.
 """
 
 from __future__ import annotations
@@ -16,24 +16,18 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.utils import timezone
-
-from gauntlet.errors import ConflictError
 
 from .. import services
 from ..models import Competition, Round
 from .claim import RoundBusy
-from .clock import live_round_due, next_round_number, round_market_time, round_number_at
+from .clock import live_round_due, round_market_time
 from .replay import replay_run
 from .run import round_run
+from .trigger import round_trigger, worker_heartbeat
 
 logger = logging.getLogger(__name__)
-
-# the cache key the health check reads (gauntlet.api): when a worker (or this process's
-# runner) last said it is alive
-WORKER_HEARTBEAT_KEY = "gauntlet:worker-heartbeat"
 
 _replay_threads: dict[int, threading.Thread] = {}
 _replay_lock = threading.Lock()
@@ -41,36 +35,6 @@ _replay_lock = threading.Lock()
 
 def uses_celery() -> bool:
     return settings.ROUND_RUNNER == "celery"
-
-
-def worker_heartbeat() -> None:
-    cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=None)
-
-
-def round_trigger(*, competition_id: int) -> Round | None:
-    """Run the next round now (API and admin, for debugging): live at the wall clock, replay at its clock."""
-    competition = Competition.objects.get(pk=competition_id)
-    if competition.status != Competition.Status.ACTIVE:
-        raise ConflictError(f"the competition is {competition.status}; rounds run only while active", code="not_active")
-    number = next_round_number(competition)
-    if competition.mode == Competition.Mode.REPLAY:
-        market_time = round_market_time(competition, number)
-        if market_time >= competition.end_time:
-            return services.competition_finish(competition_id=competition_id, number=number)
-        return round_run(competition_id=competition_id, number=number, market_time=market_time)
-    now = timezone.now().replace(microsecond=0)
-    if now >= competition.end_time:
-        raise ConflictError("the competition's end time has passed", code="ended")
-    number = max(number, round_number_at(competition, now))
-    return round_run(competition_id=competition_id, number=number, market_time=now)
-
-
-def live_round_run(*, competition: Competition, now) -> Round | None:
-    """Run the live round the clock says is due, if any (beat's task and the in-process runner)."""
-    number = live_round_due(competition, now)
-    if number is None:
-        return None
-    return round_run(competition_id=competition.pk, number=number, market_time=round_market_time(competition, number))
 
 
 def dispatch_round_trigger(*, competition_id: int) -> Round | None:

@@ -14,7 +14,7 @@ from agents.invoke import AgentOutcome
 from agents.models import Invocation
 from agents.providers.base import AgentResponse
 from competitions import services
-from competitions.rounds import dispatch
+from competitions.rounds import trigger
 from competitions.rounds import invoke as round_invoke
 from competitions.models import Competition, Round
 from competitions.rounds.dispatch import InProcessRunner
@@ -199,7 +199,7 @@ def test_each_answer_uses_the_participants_own_invocation_count_across_runs_and_
         llm_config={"decisions": script},
     )
     replay_run(competition_id=competition.pk, rounds=3)
-    dispatch.round_trigger(competition_id=competition.pk)  # round 3, run by another door
+    trigger.round_trigger(competition_id=competition.pk)  # round 3, run by another door
     replay_run(competition_id=competition.pk, rounds=2)
     late = services.participant_register(
         competition_id=competition.pk, name="Late", llm_provider="scripted", llm_model="script",
