@@ -5,7 +5,7 @@ Two builders:
   rounds and invocations are rows like the round writes them. Market prices come from the
   seeded synthetic source (no candles needed).
 - `replay_competition`: the real thing. Hourly candles stored in a small dataset, baseline
-  agents, and rounds run by competitions.rounds.round_run.
+  agents, and rounds run by competitions.rounds.run.round_run.
 """
 
 from __future__ import annotations
