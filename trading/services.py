@@ -104,7 +104,8 @@ class RoundAction:
 
     kind "open" carries `order_request`; "close" closes `quantity` of the position in `symbol`
     (None: all of it, and never more than is open); "update_exit" replaces its stop-loss and
-    take-profit. `client_ref` makes it idempotent, as for order_place.
+    take-profit. `client_ref` makes it idempotent: an action whose ref already has an order
+    returns that order.
     """
 
     participant_id: int
@@ -177,7 +178,11 @@ class Book:
         start: datetime,
         prices: Mapping[str, Decimal],
     ) -> None:
-        """account_process_bar then account_apply_funding, bar by bar, for these participants.
+        """Market moves between two rounds, bar by bar, for these participants: stops and
+        take-profits intrabar, the close-out at the bar's closes (when every open symbol has
+        a bar), then the funding and financing moments inside the bar, so a position stopped
+        out before a moment does not pay it. Ledger rows carry the bar's close time; the
+        moment itself is in the description.
 
         `prices` (the round's snapshot) stands in for a symbol whose bar is missing, for
         funding only. Accounts with nothing open are skipped.
@@ -229,7 +234,7 @@ class Book:
     def close_all(
         self, *, prices: Mapping[str, Decimal], market_time: datetime, reason: str = engine.FillReason.COMPETITION_END
     ) -> None:
-        """account_close_all for every account: each open position closed at its mark with costs."""
+        """Every account's open positions closed at the mark with costs (competition end), then NBP."""
         for account in self.accounts:
             state = self.states[account.pk]
             if not state.positions:
@@ -249,8 +254,8 @@ class Book:
     ) -> list[RoundActionResult]:
         """A round's actions, in the order given, at one set of prices.
 
-        Decides exactly as order_place, position_close and exit_plan_update called one after
-        the other would (each action sees the account as the previous ones left it). An
+        Each action sees the account as the previous ones left it; "close" closes the whole
+        position (or `quantity` of it, never flipping). An
         action whose client_ref already has an order returns that order (a resumed round
         fills nothing twice); `check_done=False` skips that lookup for a caller that knows
         none can exist (client refs it made up in this same transaction). `instruments`
@@ -359,8 +364,9 @@ class Book:
         round_number: int | None = None,
         exclude_participant_ids: Iterable[int] = (),
     ) -> list[EquitySnapshot]:
-        """account_mark for every account: close-out and NBP where due; the equity
-        snapshots are returned unsaved (insert them after flush())."""
+        """Mark every account at mid: margin close-out (worst loser first) and negative
+        balance protection where due; the equity snapshots are returned unsaved (insert
+        them after flush())."""
         excluded = set(exclude_participant_ids)
         snapshots = []
         for account in self.accounts:
