@@ -1,7 +1,7 @@
 """Ask the agents: every model at once on a thread pool, the built-in strategies on this
 thread meanwhile, each answer written as an Invocation row as it arrives (a resumed round
-never calls an agent twice). A row the database refuses becomes an `error` invocation with
-the reason, so one agent's answer can never stop the round for the others."""
+never calls an agent twice). A model's answer the database refuses becomes an `error`
+invocation with the reason, so no model's output can stop the round for the others."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 
 from agents.context import AgentContext
 from agents.decision import hold_decision
@@ -114,39 +114,35 @@ def answers_record(
         )
         for participant, outcome in answers
     ]
-    try:
-        if in_round_transaction:
-            with transaction.atomic():  # a savepoint: a refused row leaves the round's transaction usable
-                rows = invocations_record(batch, look_up_conflicts=False)
-        else:  # its own transaction
-            rows = invocations_record(batch)
-    except DatabaseError:  # IntegrityError included: sorted out row by row
-        rows = _record_one_by_one(batch, in_round_transaction)
+    if in_round_transaction:
+        # Only built-in strategies answer inside the round's one transaction: our own code's
+        # output, no model text. Not wrapped in a savepoint (two statements a round of a
+        # replay): a refused row fails this attempt of the round, as any bug would.
+        rows = invocations_record(batch, look_up_conflicts=False)
+    else:
+        try:
+            rows = invocations_record(batch)  # its own transaction
+        except DatabaseError:  # IntegrityError included: sorted out row by row
+            rows = _record_one_by_one(batch)
     recorded.rows.extend(row for row, created in rows if created)
     recorded.all_mine = recorded.all_mine and all(created for _, created in rows)
     if counts is not None:
         counts.add(row.participant_id for row, created in rows if created)
 
 
-def _record_one_by_one(batch: list[InvocationAnswer], in_round_transaction: bool) -> list[tuple[Invocation, bool]]:
-    """The last resort after the batch was refused: each answer in its own savepoint; one the
-    database refuses (text or JSON it cannot store) is replaced by an `error` invocation
-    that says why, and the round goes on."""
+def _record_one_by_one(batch: list[InvocationAnswer]) -> list[tuple[Invocation, bool]]:
+    """The last resort after the batch was refused: each answer on its own (a row already
+    there is returned, as ever); one the database refuses (text or JSON it cannot store) is
+    replaced by an `error` invocation that says why, and the round goes on."""
     rows = []
     for answer in batch:
         try:
-            with transaction.atomic():
-                rows.extend(invocations_record([answer], look_up_conflicts=not in_round_transaction))
+            rows.extend(invocations_record([answer]))
             continue
-        except IntegrityError as exc:
-            if Invocation.objects.filter(participant_id=answer.participant_id, round_id=answer.round_id).exists():
-                raise  # recorded by another runner that took the round over: this attempt must fail
-            reason = f"{type(exc).__name__}: {exc}"
-        except DatabaseError as exc:
+        except DatabaseError as exc:  # each attempt is its own transaction: nothing of it is kept
             reason = f"{type(exc).__name__}: {exc}"
         logger.warning("participant %s: its answer could not be stored (%s)", answer.participant_id, reason)
-        with transaction.atomic():
-            rows.extend(invocations_record([_unstorable(answer, reason)], look_up_conflicts=not in_round_transaction))
+        rows.extend(invocations_record([_unstorable(answer, reason)]))
     return rows
 
 

@@ -372,24 +372,14 @@ def test_a_live_process_or_another_hosts_lease_is_still_waited_for(replay_market
     assert round_run(competition_id=competition.pk, number=0).status == "completed"
 
 
-@pytest.mark.parametrize("provider", ["scripted", "baseline"])
-def test_an_answer_the_database_refuses_becomes_an_error_invocation_and_the_round_goes_on(
-    replay_market, provider
-):
+def test_an_answer_the_database_refuses_becomes_an_error_invocation_and_the_round_goes_on(replay_market):
     """A model's text the database will not store (a NUL byte on PostgreSQL, say) must not
     take the round down: that agent gets an `error` invocation saying why, the others trade."""
     from django.db import DataError
 
     competition = _competition(replay_market)
-    if provider == "scripted":  # models: recorded as they answer, outside the settling transaction
-        poisoned = _register(competition, "Poisoned", [OPEN_BTC])
-        buyer = _register(competition, "Buyer", [OPEN_BTC])
-    else:  # built-in strategies: the whole round is one transaction
-        poisoned, buyer = (
-            services.participant_register(competition_id=competition.pk, name=name, llm_provider="baseline",
-                                          llm_model="buy_and_hold")
-            for name in ("Poisoned", "Buyer")
-        )
+    poisoned = _register(competition, "Poisoned", [OPEN_BTC])
+    buyer = _register(competition, "Buyer", [OPEN_BTC])
     _started(competition)
     real_bulk_create = Invocation.objects.bulk_create
 
