@@ -23,7 +23,6 @@ from trading.models import EquitySnapshot
 from trading.services import Book, account_open
 
 from .models import ASSET_CLASSES, Competition, Participant, Round
-from .rounds.claim import lease_owner
 from .rounds.run import participants_liquidate, round_run
 from .rules import RULE_FIELDS, trading_rules
 from .scheduling import competition_schedule_sync
@@ -381,8 +380,8 @@ def competition_finish(*, competition_id: int, number: int) -> Round | None:
     equity, without asking the agents; then the competition completes."""
     competition = Competition.objects.get(pk=competition_id)
     round_ = round_run(
-        competition_id=competition_id, number=number, market_time=competition.end_time, owner=lease_owner(),
-        competition=competition, final=True,
+        competition_id=competition_id, number=number, market_time=competition.end_time, competition=competition,
+        final=True,
     )
     competition.refresh_from_db(fields=["status"])
     if competition.status in {Status.ACTIVE, Status.PAUSED}:
