@@ -177,3 +177,45 @@ class AgentContext:
     # How many times this participant has been invoked before (scripted index, baselines' round 0).
     invocation_index: int = 0
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PastInvocation:
+    """What the decision history reads of one earlier Invocation row."""
+
+    status: str
+    error: str
+    action_outcomes: list
+    round_number: int
+    market_time: datetime
+
+
+def decision_history(invocations, limit: int) -> list[DecisionHistoryItem]:
+    """An agent's last `limit` actions and what became of them, oldest first, from its past
+    invocations (oldest first): the one wording the prompt shows (agents.prompt)."""
+    items: list[DecisionHistoryItem] = []
+    for invocation in invocations:
+        if invocation.status != "success":  # agents.models.InvocationStatus.SUCCESS
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round_number, at=invocation.market_time, action="(none)",
+                    outcome=invocation.status, detail=(invocation.error or "")[:200],
+                )
+            )
+            continue
+        outcomes = invocation.action_outcomes or []
+        if not outcomes:
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round_number, at=invocation.market_time, action="hold", outcome="hold"
+                )
+            )
+        for outcome in outcomes:
+            items.append(
+                DecisionHistoryItem(
+                    round_number=invocation.round_number, at=invocation.market_time,
+                    action=outcome.get("summary", ""), outcome=outcome.get("status", ""),
+                    detail=outcome.get("reason", "") or outcome.get("detail", ""),
+                )
+            )
+    return items[-limit:]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from agents.context import DecisionHistoryItem
-from agents.decision import ACTION_HOLD
+from agents.context import DecisionHistoryItem, PastInvocation, decision_history
 from agents.models import Invocation, StructuredOutputCapability
+from agents.prompt import HISTORY_LIMIT
 from agents.providers.structured import AUTO, capabilities, endpoint_key, structured_output_setting
 
 
@@ -20,48 +20,15 @@ def invocation_count(*, participant_id: int) -> int:
     return Invocation.objects.filter(participant_id=participant_id).count()
 
 
-def _action_text(action: dict | None) -> str:
-    if not isinstance(action, dict):
-        return str(action)[:80]
-    name = action.get("action", "?")
-    parts = [str(name)]
-    for key in ("side", "symbol", "quantity", "notional_usd", "leverage", "stop_loss", "take_profit"):
-        value = action.get(key)
-        if value not in (None, ""):
-            parts.append(f"{key}={value}" if key not in ("side", "symbol") else str(value))
-    return " ".join(parts)[:160]
-
-
-def decision_history_list(*, participant_id: int, limit: int = 6) -> list[DecisionHistoryItem]:
-    """The participant's last actions and what became of them, oldest first, for the prompt."""
+def decision_history_list(*, participant_id: int, limit: int = HISTORY_LIMIT) -> list[DecisionHistoryItem]:
+    """The participant's last actions and what became of them, oldest first, in the words the
+    prompt uses (agents.context.decision_history; the round reads the same for all agents)."""
     rows = (
         Invocation.objects.filter(participant_id=participant_id)
-        .select_related("round")
-        .order_by("-round__number")[:limit]
+        .order_by("-round__number")
+        .values_list("status", "error", "action_outcomes", "round__number", "round__market_time")[:limit]
     )
-    items: list[DecisionHistoryItem] = []
-    for row in reversed(list(rows)):
-        number, at = row.round.number, row.round.market_time
-        if row.status != Invocation.Status.SUCCESS:
-            items.append(DecisionHistoryItem(number, at, "no decision", row.status, (row.error or "")[:160]))
-            continue
-        outcomes = [o for o in row.action_outcomes if (o.get("action") or {}).get("action") != ACTION_HOLD]
-        if not outcomes:
-            items.append(DecisionHistoryItem(number, at, "hold", "hold"))
-        for outcome in outcomes:
-            detail = outcome.get("reason") or outcome.get("detail") or ""
-            if outcome.get("code"):
-                detail = f"{outcome['code']}: {detail}"
-            items.append(
-                DecisionHistoryItem(
-                    number,
-                    at,
-                    outcome.get("summary") or _action_text(outcome.get("action")),
-                    outcome.get("status", "?"),
-                    detail[:160],
-                )
-            )
-    return items[-limit:]
+    return decision_history([PastInvocation(*row) for row in reversed(list(rows))], limit)
 
 
 def structured_output_capabilities_load() -> int:

@@ -237,7 +237,7 @@ def bench_concurrency(latency: float, sizes: list[int], rounds_per_size: int, *,
 
     from competitions import services
     from competitions.models import Round
-    from competitions.rounds import round_run
+    from competitions.rounds.run import round_run
 
     server, base_url = _start_model_server(latency)
     rows = []
@@ -295,7 +295,7 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
 
     from agents.models import Invocation
     from competitions import services
-    from competitions.replay import replay_run
+    from competitions.rounds.replay import replay_run
     from trading.models import EquitySnapshot
 
     competition = services.competition_create(

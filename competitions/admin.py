@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from gauntlet.errors import DomainError
 
-from . import runner, services
+from . import services
 from .forms import (
     CONFIG_FIELD_NAMES,
     CompetitionForm,
@@ -19,18 +19,8 @@ from .forms import (
     ParticipantInlineFormSet,
 )
 from .models import Competition, Participant, Round
-
-# The fields that shape the game, locked once a competition starts (services.RULE_FIELDS
-# holds the same set), in the order the admin shows them.
-RULE_FIELDS = (
-    "mode", "dataset", "timeframe", "start_time", "invocation_interval_minutes",
-    "allowed_asset_classes", "symbols", "market_hours_only",
-    "initial_capital", "max_leverage", "max_position_size_pct",
-    "margin_requirement_pct", "maintenance_margin_pct",
-    "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
-    "max_participants", "seed",
-)  # fmt: skip
-
+from .rounds import dispatch as runner
+from .rules import RULE_FIELDS
 
 class ParticipantInline(admin.StackedInline):
     model = Participant

@@ -227,7 +227,7 @@ class Round(models.Model):
     snapshot = models.ForeignKey(
         "marketdata.MarketSnapshotRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="rounds"
     )
-    # Last step committed (competitions.rounds.PHASES): a resumed round continues after it.
+    # Last step committed (competitions.rounds.claim.PHASES): a resumed round continues after it.
     phase = models.CharField(max_length=12, default="claimed")
     # Lease: who runs the round and until when; a crashed runner's lease expires.
     lease_owner = models.CharField(max_length=64, blank=True, default="")

@@ -1,5 +1,8 @@
 """Writes for competitions and participants: creation, lifecycle, registration.
 
+The lifecycle includes the end of a competition: `competition_finish` runs a replay's last
+round and completes it, `competition_settle` closes what is still open when it completes.
+
 Every door (admin, API, commands, tasks) calls these; each validates and raises a
 gauntlet.errors exception with a clear message, changing nothing, when a rule refuses.
 """
@@ -13,10 +16,17 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.llm_config import llm_config_check
 from gauntlet.errors import ConflictError, DomainError
 from gauntlet.secrets import encrypt_secret
+from marketdata.services import snapshot_from_record
+from trading.models import EquitySnapshot
+from trading.services import Book, account_open
 
-from .models import ASSET_CLASSES, Competition, Participant
+from .models import ASSET_CLASSES, Competition, Participant, Round
+from .rounds.run import participants_liquidate, round_run
+from .rules import RULE_FIELDS, trading_rules
+from .scheduling import competition_schedule_sync
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +48,6 @@ COMPETITION_FIELDS = {
     "symbols", "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
     "seed", "prompt_leaderboard",
 }  # fmt: skip
-
-# Rules that shape the game; they may change only before the competition starts.
-RULE_FIELDS = COMPETITION_FIELDS - {"name", "description", "end_time", "prompt_leaderboard"}
 
 
 def competition_validate(competition: Competition) -> None:
@@ -165,7 +172,7 @@ def competition_update(*, competition_id: int, **fields: Any) -> Competition:
 
 def competition_check_locked_rules(competition: Competition, fields: dict[str, Any]) -> None:
     """Rules that shape the game may change only while the competition is a draft."""
-    changed = sorted(name for name in set(fields) & RULE_FIELDS if getattr(competition, name) != fields[name])
+    changed = sorted(name for name in set(fields).intersection(RULE_FIELDS) if getattr(competition, name) != fields[name])
     if changed and competition.status != Status.DRAFT:
         raise ConflictError(
             f"{', '.join(changed)} can only change while the competition is a draft", code="rules_locked"
@@ -246,16 +253,10 @@ def competition_delete(*, competition_id: int) -> None:
 
 def _after_status_change(competition: Competition) -> None:
     """Keep what hangs off a competition's status in step with it: accounts and the beat entry."""
-    from trading.services import account_open
-
-    from .scheduling import competition_schedule_sync
-
     if competition.status == Status.ACTIVE:
         for participant in competition.participants.all():
-            account_open(participant=participant)
+            account_open(participant=participant, initial_capital=competition.initial_capital)
     if competition.status == Status.COMPLETED:
-        from .rounds import competition_settle
-
         competition_settle(competition=competition)
     competition_schedule_sync(competition=competition)
 
@@ -309,9 +310,7 @@ def participant_register(
         )
     if not (llm_model or "").strip():
         raise DomainError("llm_model must not be empty", field="llm_model")
-    config = llm_config or {}
-    if not isinstance(config, dict):
-        raise DomainError("llm_config must be a JSON object", field="llm_config")
+    config = llm_config_check({} if llm_config is None else llm_config)
     if competition.participants.filter(name=name).exists():
         raise DomainError(f"a participant named {name!r} is already registered", field="name", code="duplicate_name")
     participant = Participant(
@@ -328,9 +327,7 @@ def participant_register(
     except IntegrityError as exc:
         raise DomainError(f"a participant named {name!r} is already registered", field="name") from exc
     if competition.status in {Status.ACTIVE, Status.PAUSED}:
-        from trading.services import account_open
-
-        account_open(participant=participant)
+        account_open(participant=participant, initial_capital=competition.initial_capital)
     logger.info("participant %s registered in competition %s", participant.pk, competition.pk)
     return participant
 
@@ -355,9 +352,7 @@ def participant_update(
             raise DomainError("llm_model must not be empty", field="llm_model")
         participant.llm_model = llm_model.strip()
     if llm_config is not None:
-        if not isinstance(llm_config, dict):
-            raise DomainError("llm_config must be a JSON object", field="llm_config")
-        participant.llm_config = llm_config
+        participant.llm_config = llm_config_check(llm_config)
     if api_key is not None:
         participant.api_key_encrypted = encrypt_secret(api_key) if api_key else ""
     participant.save()
@@ -374,3 +369,46 @@ def participant_disqualify(*, participant_id: int, reason: str = "") -> Particip
     participant.save(update_fields=["status", "status_reason"])
     logger.info("participant %s disqualified", participant.pk)
     return participant
+
+
+def competition_finish(*, competition_id: int, number: int) -> Round | None:
+    """The replay clock reached end_time: a last round at end_time runs the market moves
+    since the previous round, closes every position at that mark and records final
+    equity, without asking the agents; then the competition completes."""
+    competition = Competition.objects.get(pk=competition_id)
+    round_ = round_run(
+        competition_id=competition_id, number=number, market_time=competition.end_time, competition=competition,
+        final=True,
+    )
+    competition.refresh_from_db(fields=["status"])
+    if competition.status in {Status.ACTIVE, Status.PAUSED}:
+        competition_stop(competition_id=competition_id, now=timezone.now())
+    return round_
+
+
+@transaction.atomic
+def competition_settle(*, competition: Competition) -> None:
+    """Close what is still open at the last round's mark so final results are realised."""
+    last = (
+        Round.objects.filter(competition=competition, snapshot__isnull=False)
+        .exclude(status=Round.Status.FAILED)
+        .select_related("snapshot")
+        .order_by("-number")
+        .first()
+    )
+    if last is None:
+        return
+    open_accounts = list(
+        Participant.objects.filter(competition=competition, account__positions__is_open=True)
+        .distinct().values_list("pk", flat=True)
+    )
+    if not open_accounts:
+        return
+    prices = snapshot_from_record(last.snapshot).prices
+    book = Book(competition_id=competition.pk, rules=trading_rules(competition), participant_ids=open_accounts)
+    book.close_all(prices=prices, market_time=last.market_time)
+    snapshots = book.mark(prices=prices, market_time=last.market_time, round_number=last.number)
+    book.flush()
+    EquitySnapshot.objects.bulk_create(snapshots)
+    if book.liquidated:
+        participants_liquidate(participant_ids=book.liquidated)

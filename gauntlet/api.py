@@ -23,12 +23,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from gauntlet.errors import ConflictError, DomainError, NotFoundError
+from gauntlet.heartbeat import WORKER_HEARTBEAT_KEY, worker_heartbeat_get  # noqa: F401  (the key: tests)
 from gauntlet.pagination import StrictLimitOffsetPagination
 from gauntlet.timefmt import iso_utc
 
 logger = logging.getLogger(__name__)
 
-WORKER_HEARTBEAT_KEY = "gauntlet:worker-heartbeat"
 # Beat writes the heartbeat every minute; three missed ticks mean no worker is consuming.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 180
 
@@ -164,7 +164,7 @@ def _check_worker(now: datetime) -> dict:
     if settings.ROUND_RUNNER != "celery":
         return {"status": "n/a", "runner": settings.ROUND_RUNNER}
     try:
-        beat = _heartbeat_time(cache.get(WORKER_HEARTBEAT_KEY))
+        beat = _heartbeat_time(worker_heartbeat_get())
     except Exception:  # noqa: BLE001 -- the cache check reports the cache itself
         beat = None
     if beat is None:

@@ -52,3 +52,14 @@ ASSET_CLASS_DEFAULTS: dict[str, dict[str, Decimal]] = {
         "max_leverage": Decimal(5),
     },
 }
+
+
+# Quote currencies that make a symbol crypto when the catalogue has no Instrument row for it:
+# the one list (the shipped-file pattern, the history source and trading all read it).
+CRYPTO_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "BTC", "ETH")
+
+
+def symbol_asset_class(symbol: str) -> str:
+    """The asset class a symbol's quote currency implies: "crypto" for BASE/<crypto quote>, else "unknown"."""
+    quote = str(symbol).rpartition("/")[2].upper()
+    return "crypto" if quote in CRYPTO_QUOTES else "unknown"

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from marketdata.catalogue import CRYPTO_QUOTES
 from marketdata.importing import ParsedCandles, parse_candle_file
 from marketdata.models import Candle, Dataset, MarketSnapshotRecord
 from marketdata.series import timeframe_seconds
@@ -21,7 +22,7 @@ SHIPPED_DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 SHIPPED_PROVENANCE = "Binance spot market data"
 BATCH_SIZE = 5000
 SHIPPED_FILE = re.compile(
-    r"^(?P<base>[A-Z0-9]+?)(?P<quote>USDT|USDC|BUSD|FDUSD|BTC|ETH)-(?P<tf>\w+)\.csv(\.gz)?$"
+    rf"^(?P<base>[A-Z0-9]+?)(?P<quote>{'|'.join(CRYPTO_QUOTES)})-(?P<tf>\w+)\.csv(\.gz)?$"
 )
 
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from competitions.models import Participant
 from trading import engine
+from trading.ledger import account_state
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, Position
-from trading.services import competition_rules
 
 
 @dataclass(frozen=True)
@@ -47,52 +46,36 @@ class AccountLine:
     positions: tuple[PositionLine, ...]
 
 
-def account_view(*, participant: Participant, prices: Mapping[str, Decimal]) -> AccountLine:
+def account_view(
+    *, participant, prices: Mapping[str, Decimal], rules: engine.Rules, initial_capital: Decimal
+) -> AccountLine:
     """Cash, equity, margins and open positions with unrealised PnL and liquidation price.
 
-    A position whose symbol is missing from `prices` is marked at its entry price.
+    A position whose symbol is missing from `prices` is marked at its entry price; an
+    account not opened yet shows what it will hold once it is (`initial_capital`, flat).
     Two queries whatever the number of positions.
     """
-    account = (
-        Account.objects.select_related("participant__competition").filter(participant=participant).first()
-    )
-    if account is None:  # not opened yet: what it will hold once it is
-        capital = participant.competition.initial_capital
-        account = Account(participant=participant, initial_capital=capital, cash=capital)
+    account = Account.objects.filter(participant=participant).first()
+    if account is None:
+        account = Account(participant=participant, initial_capital=initial_capital, cash=initial_capital)
         rows = []
     else:
         rows = list(account.positions.filter(is_open=True).order_by("symbol"))
-    return account_line(account, rows, competition_rules(account.participant.competition), prices)
+    return account_line(account, rows, rules, prices)
 
 
-def account_views(*, competition, prices: Mapping[str, Decimal]) -> dict[int, AccountLine]:
+def account_views(*, competition_id: int, prices: Mapping[str, Decimal], rules: engine.Rules) -> dict[int, AccountLine]:
     """account_view for every account of a competition, keyed by participant id: two queries."""
-    accounts = list(Account.objects.filter(participant__competition=competition))
+    accounts = list(Account.objects.filter(participant__competition_id=competition_id))
     rows: dict[int, list[Position]] = {account.pk: [] for account in accounts}
     for row in Position.objects.filter(account__in=accounts, is_open=True).order_by("symbol"):
         rows[row.account_id].append(row)
-    rules = competition_rules(competition)
     return {account.participant_id: account_line(account, rows[account.pk], rules, prices) for account in accounts}
 
 
 def account_line(account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal]) -> AccountLine:
     marks = {row.symbol: prices.get(row.symbol, row.entry_price) for row in rows}
-    state = engine.Account(
-        initial_capital=account.initial_capital,
-        cash=account.cash,
-        positions={
-            row.symbol: engine.Position(
-                symbol=row.symbol,
-                side=engine.PositionSide(row.side),
-                quantity=row.quantity,
-                entry_price=row.entry_price,
-                initial_margin=row.initial_margin,
-                opened_at=row.opened_at,
-                asset_class=row.asset_class,
-            )
-            for row in rows
-        },
-    )
+    state = account_state(account, {row.symbol: row for row in rows})
     metrics = engine.metrics(state, marks, rules)
     lines = tuple(
         PositionLine(
@@ -131,22 +114,22 @@ def account_line(account: Account, rows: list[Position], rules: engine.Rules, pr
     )
 
 
-def account_get(*, participant: Participant) -> Account | None:
+def account_get(*, participant) -> Account | None:
     return Account.objects.filter(participant=participant).first()
 
 
-def position_list(*, participant: Participant, is_open: bool | None = None):
+def position_list(*, participant, is_open: bool | None = None):
     rows = Position.objects.filter(account__participant=participant)
     if is_open is not None:
         rows = rows.filter(is_open=is_open)
     return rows.order_by("opened_at", "id")
 
 
-def order_list(*, participant: Participant):
+def order_list(*, participant):
     return Order.objects.filter(account__participant=participant).order_by("id")
 
 
-def fill_list(*, participant: Participant):
+def fill_list(*, participant):
     return (
         Fill.objects.filter(account__participant=participant)
         .select_related("order", "position")
@@ -154,11 +137,11 @@ def fill_list(*, participant: Participant):
     )
 
 
-def ledger_list(*, participant: Participant):
+def ledger_list(*, participant):
     return LedgerEntry.objects.filter(account__participant=participant).order_by("id")
 
 
-def equity_snapshot_list(*, participant: Participant):
+def equity_snapshot_list(*, participant):
     return EquitySnapshot.objects.filter(account__participant=participant).order_by("market_time", "id")
 
 

@@ -20,8 +20,9 @@ import analytics
 from agents.models import Invocation
 from competitions import selectors
 from competitions.models import Competition, Participant, Round
+from competitions.rules import account_view
 from trading.models import Account, EquitySnapshot, Fill, Order
-from trading.selectors import AccountLine, PositionLine, account_view
+from trading.selectors import AccountLine, PositionLine
 
 
 def competition_clock(competition: Competition, *, now: datetime | None = None) -> datetime | None:

@@ -322,7 +322,7 @@ def test_outcome_set_fills_in_what_became_of_an_action_and_history_shows_it(part
         (1, "open long BTC/USDT notional $1000 x2", "filled"),
         (1, "open long DOGE/USDT notional_usd 10 leverage 1", "rejected"),
     ]
-    assert history[1].detail.startswith("unknown_symbol: ")
+    assert history[1].detail == invocation.action_outcomes[1]["reason"]  # the prompt's wording: the reason
     assert invocation_count(participant_id=participant.pk) == 1
     assert invocation_get(participant_id=participant.pk, round_id=round_.pk).pk == invocation.pk
 

@@ -5,9 +5,9 @@ a closed one from its row (its realised result). The fields the other kind lacks
 """
 
 from analytics import net_pnl
-from trading.selectors import account_view
 
 from ..models import Participant
+from ..rules import account_view
 from ..selectors import market_quotes
 
 

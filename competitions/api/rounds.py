@@ -7,9 +7,10 @@ from rest_framework.response import Response
 from gauntlet.api import ApiView
 from gauntlet.errors import ConflictError
 
-from .. import runner, selectors
+from .. import selectors
 from ..models import Competition
-from ..rounds import RoundBusy
+from ..rounds import dispatch as runner
+from ..rounds.claim import RoundBusy
 from . import examples
 from .common import COMPETITION_ID, read_errors, write_errors
 from .serializers import CompetitionActionSerializer, RoundSerializer, RoundTriggeredSerializer

@@ -63,7 +63,7 @@ def replay_market(db):
 def fold_throttle_forgotten():
     """Ids restart in every test's database: a fold remembered from another test's
     competition must not hold this one's back."""
-    from competitions import rounds
+    from competitions.rounds import run as rounds
 
     rounds._last_fold.clear()
     yield

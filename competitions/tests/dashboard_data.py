@@ -5,7 +5,7 @@ Two builders:
   rounds and invocations are rows like the round writes them. Market prices come from the
   seeded synthetic source (no candles needed).
 - `replay_competition`: the real thing. Hourly candles stored in a small dataset, baseline
-  agents, and rounds run by competitions.rounds.round_run.
+  agents, and rounds run by competitions.rounds.run.round_run.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import factory
 from agents.models import Invocation
 from competitions import aggregates
 from competitions.models import Competition, Participant, Round
+from competitions.rules import trading_rules
 from competitions.services import competition_create, competition_start, participant_register
 from competitions.tests.factories import CompetitionFactory, ParticipantFactory
 from marketdata.importing import CandleRow, ParsedCandles
@@ -127,7 +128,8 @@ def ledger_competition(
             )
         )
     for player in players:
-        account_open(participant=player)
+        account_open(participant=player, initial_capital=competition.initial_capital)
+    rules = trading_rules(competition)
     for number in range(1, rounds + 1):
         market_time = competition.start_time + timedelta(hours=number)
         prices = prices_at(number, rng)
@@ -167,7 +169,7 @@ def ledger_competition(
                     )
                     action = {"action": "close", "symbol": "BTC/USDT", "quantity": str(held.quantity)}
                 order = order_place(
-                    participant=player, order_request=request, prices=prices, market_time=market_time,
+                    participant=player, rules=rules, order_request=request, prices=prices, market_time=market_time,
                     invocation_id=invocation.pk,
                 )  # fmt: skip
                 outcomes.append({"index": k, "action": action, "status": order.status, "order_id": order.pk})
@@ -177,8 +179,8 @@ def ledger_competition(
             }  # fmt: skip
             invocation.raw_response = json.dumps(invocation.parsed_decision)
             invocation.save(update_fields=["action_outcomes", "parsed_decision", "raw_response"])
-            account_mark(participant=player, prices=prices, market_time=market_time, round_number=number)
-        # what competitions.rounds does as it completes a round
+            account_mark(participant=player, rules=rules, prices=prices, market_time=market_time, round_number=number)
+        # what competitions.rounds.run does as it completes a round
         aggregates.round_completed(round_=round_)
     Competition.objects.filter(pk=competition.pk).update(
         status=status, market_time=competition.start_time + timedelta(hours=rounds)

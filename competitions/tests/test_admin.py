@@ -137,10 +137,12 @@ def test_the_competition_pages_offer_asset_class_checkboxes_and_catalogue_symbol
 
 
 def test_the_rules_fieldset_holds_exactly_the_fields_the_service_locks():
-    from competitions.admin import RULE_FIELDS
+    from competitions.admin import CompetitionAdmin
+    from competitions.rules import RULE_FIELDS
 
+    fieldsets = dict(CompetitionAdmin.fieldsets)
     assert len(RULE_FIELDS) == len(set(RULE_FIELDS))
-    assert set(RULE_FIELDS) == set(services.RULE_FIELDS)
+    assert tuple(fieldsets["Rules"]["fields"]) == RULE_FIELDS
 
 
 def test_a_new_competition_starts_from_the_models_defaults(admin_client):

@@ -10,11 +10,12 @@ from django.apps import apps
 from django.core.management import call_command
 
 from agents.models import Invocation
-from competitions import aggregates, rounds, selectors
+from competitions import aggregates, selectors
+from competitions.rounds import run as rounds
 from competitions.aggregates import ParticipantFold
 from analytics import ClosedTrade, ExposureTally
 from competitions.models import ParticipantAggregate
-from competitions.rounds import round_run
+from competitions.rounds.run import round_run
 from competitions.services import competition_stop
 from competitions.tests.dashboard_data import ledger_competition, replay_competition
 from competitions.tests.test_selectors import PRICES, build_arena, mark, trade

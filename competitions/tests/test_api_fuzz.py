@@ -23,7 +23,7 @@ from schemathesis.checks import (
 )
 
 from competitions import services
-from competitions.rounds import round_run
+from competitions.rounds.run import round_run
 from competitions.tests.factories import START
 from competitions.tests.test_api_fixtures import WRITE_KEY, api_settings, instruments  # noqa: F401
 from gauntlet.wsgi import application

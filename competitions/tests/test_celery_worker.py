@@ -49,7 +49,7 @@ def _worker_main(argv: list[str]) -> None:
     django.setup()
     from django.utils import timezone
 
-    from competitions import rounds
+    from competitions.rounds import run as rounds
     from marketdata.sources import get_source
 
     source = get_source("synthetic", seed=SYNTHETIC_SEED, start=_synthetic_start(timezone.now()))

@@ -13,9 +13,11 @@ from agents.decision import hold_decision
 from agents.invoke import AgentOutcome
 from agents.models import Invocation
 from agents.providers.base import AgentResponse
-from competitions import rounds, services
+from competitions import services
+from competitions.rounds import trigger
+from competitions.rounds import invoke as round_invoke
 from competitions.models import Competition, Round
-from competitions.runner import InProcessRunner
+from competitions.rounds.dispatch import InProcessRunner
 from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
 from trading.models import EquitySnapshot, Fill, Position
@@ -127,7 +129,7 @@ def test_the_in_process_runner_advances_a_replay_one_round_per_pace(replay_marke
     runner = InProcessRunner(replay_pace_seconds=60)
     clock = [10_000.0]  # the runner paces on time.monotonic(); drive it by hand
 
-    with mock.patch("competitions.runner.time.monotonic", side_effect=lambda: clock[0]):
+    with mock.patch("competitions.rounds.dispatch.time.monotonic", side_effect=lambda: clock[0]):
         runner.step()
         clock[0] += 59
         runner.step()  # within the pace: nothing
@@ -159,7 +161,7 @@ def test_agents_see_the_standings_at_the_previous_mark_when_the_leaderboard_is_s
     bear.llm_config = {"decisions": [{"reasoning": "down", "actions": [
         {"action": "open", "symbol": "ETH/USDT", "side": "short", "quantity": "3", "leverage": "2"}]}]}
     bear.save()
-    real_invoke = rounds.invoke_agent
+    real_invoke = round_invoke.invoke_agent
 
     def model_holds(**kwargs):
         if kwargs["provider"] != "openai":
@@ -167,7 +169,7 @@ def test_agents_see_the_standings_at_the_previous_mark_when_the_leaderboard_is_s
         response = AgentResponse(raw_text='{"reasoning": "wait", "actions": [{"action": "hold"}]}', status="success")
         return AgentOutcome("success", hold_decision("wait"), response)
 
-    with mock.patch("competitions.rounds.invoke_agent", side_effect=model_holds):
+    with mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=model_holds):
         _run(competition.pk, "--rounds", "3")
 
     prompt = Invocation.objects.get(round__number=2, participant__name="Idle").user_prompt
@@ -188,7 +190,7 @@ def _said(invocation):
 def test_each_answer_uses_the_participants_own_invocation_count_across_runs_and_outside_rounds(replay_market):
     """The replay loop carries invocation counts forward instead of recounting; a round run
     elsewhere in between (the API's 'run a round now') makes it count again."""
-    from competitions.replay import replay_run
+    from competitions.rounds.replay import replay_run
 
     competition = _replay(replay_market)
     script = [{"reasoning": f"answer {n}", "actions": []} for n in range(8)]
@@ -197,7 +199,7 @@ def test_each_answer_uses_the_participants_own_invocation_count_across_runs_and_
         llm_config={"decisions": script},
     )
     replay_run(competition_id=competition.pk, rounds=3)
-    rounds.round_trigger(competition_id=competition.pk)  # round 3, run by another door
+    trigger.round_trigger(competition_id=competition.pk)  # round 3, run by another door
     replay_run(competition_id=competition.pk, rounds=2)
     late = services.participant_register(
         competition_id=competition.pk, name="Late", llm_provider="scripted", llm_model="script",

@@ -1,17 +1,22 @@
 """round_run: one snapshot for all, agents concurrently, decisions in order, nothing twice."""
 
+import socket
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from agents.models import Invocation
-from competitions import rounds, services
+from competitions import services
 from competitions.models import Round
-from competitions.rounds import RoundBusy, round_run
+from competitions.rounds import invoke as round_invoke
+from competitions.rounds.claim import RoundBusy, holder_gone, lease_owner
+from competitions.rounds.run import RoundJob, round_run
 from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
 from marketdata.services import snapshot_from_record
@@ -97,7 +102,7 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
         round_run(competition_id=competition.pk, number=0)
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
 
-    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+    with mock.patch("competitions.rounds.invoke.invoke_agent") as invoke:
         resumed = round_run(competition_id=competition.pk, number=0)
     invoke.assert_not_called()  # both agents had answered before the crash
     assert resumed.status == "completed"
@@ -113,14 +118,14 @@ def test_a_round_crashed_while_marking_keeps_nothing_of_its_last_step_and_resume
     competition = _competition(replay_market)
     first = _register(competition, "First", [OPEN_BTC])
     _started(competition)
-    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+    with mock.patch.object(RoundJob, "mark", side_effect=SystemExit("worker killed")):
         with pytest.raises(SystemExit):
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
     # execute, mark and complete are one transaction: the fill went with the crash
     assert round_.phase == "invoked" and Fill.objects.count() == 0
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=round_.started_at - timedelta(minutes=1))
-    with mock.patch("competitions.rounds.invoke_agent") as invoke:
+    with mock.patch("competitions.rounds.invoke.invoke_agent") as invoke:
         resumed = round_run(competition_id=competition.pk, number=0)
     invoke.assert_not_called()
     assert resumed.status == "completed"
@@ -134,7 +139,7 @@ def test_a_round_of_built_in_strategies_is_one_transaction(replay_market):
     services.participant_register(competition_id=competition.pk, name="Holder", llm_provider="baseline",
                                   llm_model="buy_and_hold")
     _started(competition)
-    with mock.patch.object(rounds._RoundRun, "_mark", side_effect=SystemExit("worker killed")):
+    with mock.patch.object(RoundJob, "mark", side_effect=SystemExit("worker killed")):
         with pytest.raises(SystemExit):
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()
@@ -156,10 +161,10 @@ def test_an_order_made_before_a_crash_is_returned_not_repeated(replay_market):
     Invocation.objects.filter(pk=invocation.pk).update(
         action_outcomes=[{**item, "status": "pending"} for item in invocation.action_outcomes]
     )
-    run = rounds._RoundRun(competition, Round.objects.get())
-    run.snapshot = snapshot_from_record(run.round.snapshot)
+    run = RoundJob(competition, Round.objects.get())
+    snapshot = snapshot_from_record(run.round.snapshot)
     with transaction.atomic():  # the execute step again, as a resumed runner would
-        run._execute_decisions(trading_services.Book(competition))
+        run.execute(snapshot, trading_services.Book(competition_id=competition.pk, rules=run.rules), None)
     assert Order.objects.count() == 1 and Fill.objects.filter(account__participant=first).count() == 1
     invocation.refresh_from_db()
     assert invocation.action_outcomes[0]["status"] == "filled"
@@ -171,13 +176,13 @@ def test_agents_are_invoked_concurrently(replay_market):
         _register(competition, f"Agent {n}")
     _started(competition)
     barrier = threading.Barrier(6, timeout=10)
-    real_invoke = rounds.invoke_agent
+    real_invoke = round_invoke.invoke_agent
 
     def waits_for_all_others(**kwargs):
         barrier.wait()  # raises BrokenBarrierError unless all six are in flight at once
         return real_invoke(**kwargs)
 
-    with mock.patch("competitions.rounds.invoke_agent", side_effect=waits_for_all_others):
+    with mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=waits_for_all_others):
         round_ = round_run(competition_id=competition.pk, number=0)
     assert set(Invocation.objects.filter(round=round_).values_list("status", flat=True)) == {"success"}
 
@@ -188,7 +193,7 @@ def test_a_hung_agent_is_cut_at_its_deadline_and_the_others_are_unaffected(repla
     fine = _register(competition, "Fine", [OPEN_BTC])
     _started(competition)
     release = threading.Event()
-    real_invoke = rounds.invoke_agent
+    real_invoke = round_invoke.invoke_agent
 
     def hangs_for_one(**kwargs):
         if kwargs["context"].participant_id == hung.pk:
@@ -197,8 +202,8 @@ def test_a_hung_agent_is_cut_at_its_deadline_and_the_others_are_unaffected(repla
 
     try:
         with (
-            mock.patch("competitions.rounds.invoke_agent", side_effect=hangs_for_one),
-            mock.patch("competitions.rounds._agent_deadline", return_value=0.5),
+            mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=hangs_for_one),
+            mock.patch("competitions.rounds.invoke._agent_deadline", return_value=0.5),
         ):
             round_ = round_run(competition_id=competition.pk, number=0)
     finally:
@@ -308,3 +313,114 @@ def test_a_round_whose_market_data_fails_is_recorded_failed_and_keeps_nothing(re
     with mock.patch.object(ReplaySource, "bars", spy):
         assert round_run(competition_id=competition.pk, number=2).status == "completed"
     assert starts == [Round.objects.get(number=0).market_time]
+
+
+def _dead_pid() -> int:
+    """The pid of a process of this host that has exited (and was reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _crashed_round(replay_market):
+    """A round whose runner died while settling: running, its lease still valid."""
+    competition = _competition(replay_market)
+    buyer = _register(competition, "Buyer", [OPEN_BTC])
+    _started(competition)
+    with mock.patch.object(RoundJob, "mark", side_effect=SystemExit("worker killed")):
+        with pytest.raises(SystemExit):
+            round_run(competition_id=competition.pk, number=0)
+    round_ = Round.objects.get()
+    assert round_.status == "running" and round_.lease_expires_at > timezone.now()
+    return competition, buyer, round_
+
+
+def test_a_lease_names_its_host_and_process():
+    import os
+    import socket
+
+    host, pid, token = lease_owner().split(":")
+    assert (host, int(pid)) == (socket.gethostname()[:32], os.getpid()) and token
+    assert len(lease_owner()) <= Round._meta.get_field("lease_owner").max_length
+    assert not holder_gone(lease_owner())  # this very process
+
+
+def test_a_round_held_by_a_dead_process_on_this_host_is_resumed_at_once(replay_market):
+    competition, buyer, round_ = _crashed_round(replay_market)
+    Round.objects.filter(pk=round_.pk).update(lease_owner=f"{socket.gethostname()[:32]}:{_dead_pid()}:killed")
+    with mock.patch("competitions.rounds.invoke.invoke_agent") as invoke:
+        resumed = round_run(competition_id=competition.pk, number=0)  # no wait for ROUND_LEASE_SECONDS
+    invoke.assert_not_called()
+    assert resumed.status == "completed"
+    assert Fill.objects.filter(account__participant=buyer).count() == 1
+
+
+def test_a_live_process_or_another_hosts_lease_is_still_waited_for(replay_market):
+    import os
+
+    competition, _, round_ = _crashed_round(replay_market)
+    here = socket.gethostname()[:32]
+    for owner in (f"{here}:{os.getppid()}:alive", f"elsewhere:{_dead_pid()}:unknowable", "an-old-style-owner"):
+        Round.objects.filter(pk=round_.pk).update(lease_owner=owner)
+        with pytest.raises(RoundBusy):
+            round_run(competition_id=competition.pk, number=0)
+    # once the other host's lease expires, the round is taken over as before
+    Round.objects.filter(pk=round_.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert round_run(competition_id=competition.pk, number=0).status == "completed"
+
+
+def test_an_answer_the_database_refuses_becomes_an_error_invocation_and_the_round_goes_on(replay_market):
+    """A model's text the database will not store (a NUL byte on PostgreSQL, say) must not
+    take the round down: that agent gets an `error` invocation saying why, the others trade."""
+    from django.db import DataError
+
+    competition = _competition(replay_market)
+    poisoned = _register(competition, "Poisoned", [OPEN_BTC])
+    buyer = _register(competition, "Buyer", [OPEN_BTC])
+    _started(competition)
+    real_bulk_create = Invocation.objects.bulk_create
+
+    def refuses_the_poisoned_answer(rows, *args, **kwargs):
+        if any(row.participant_id == poisoned.pk and row.status != "error" for row in rows):
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return real_bulk_create(rows, *args, **kwargs)
+
+    with mock.patch.object(Invocation.objects, "bulk_create", side_effect=refuses_the_poisoned_answer):
+        round_ = round_run(competition_id=competition.pk, number=0)
+    assert round_.status == "completed"
+    refused = Invocation.objects.get(participant=poisoned, round=round_)
+    assert refused.status == "error" and "NUL (0x00)" in refused.error
+    assert refused.raw_response == "" and refused.actions_count == 0
+    assert Invocation.objects.get(participant=buyer, round=round_).status == "success"
+    assert Fill.objects.filter(account__participant=buyer).exists()
+    assert not Fill.objects.filter(account__participant=poisoned).exists()
+
+
+def test_answers_recorded_before_a_crash_are_executed_by_the_runner_that_resumes(replay_market):
+    """A runner dies after one model's answer was recorded and before the other's: the next
+    runner asks only the second, and executes both."""
+    competition = _competition(replay_market)
+    first = _register(competition, "First", [OPEN_BTC])
+    second = _register(competition, "Second", [OPEN_BTC])
+    _started(competition)
+    real_invoke = round_invoke.invoke_agent
+
+    def second_kills_the_worker(**kwargs):
+        if kwargs["context"].participant_id == second.pk:
+            time.sleep(0.5)  # the first answer is recorded meanwhile
+            raise SystemExit("worker killed")
+        return real_invoke(**kwargs)
+
+    with mock.patch("competitions.rounds.invoke.invoke_agent", side_effect=second_kills_the_worker):
+        with pytest.raises(SystemExit):
+            round_run(competition_id=competition.pk, number=0)
+    round_ = Round.objects.get()
+    assert round_.phase == "bars" and list(Invocation.objects.values_list("participant_id", flat=True)) == [first.pk]
+    Round.objects.filter(pk=round_.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    resumed = round_run(competition_id=competition.pk, number=0)
+    assert resumed.status == "completed"
+    assert Fill.objects.filter(account__participant=first).count() == 1
+    assert Fill.objects.filter(account__participant=second).count() == 1

@@ -39,7 +39,7 @@ def _entries(competition):
 def synthetic_prices():
     """Live rounds read a seeded synthetic market instead of the exchange (no network in tests)."""
     source = get_source("synthetic", seed=7, start=START - timedelta(days=30))
-    with mock.patch("competitions.rounds.price_source_for", return_value=source):
+    with mock.patch("competitions.rounds.run.price_source_for", return_value=source):
         yield source
 
 

@@ -19,6 +19,8 @@ import analytics
 from agents.models import Invocation
 from competitions import selectors
 from competitions.models import Participant, Round
+from competitions.rounds.run import participants_liquidate
+from competitions.rules import trading_rules
 from competitions.tests.factories import CompetitionFactory, ParticipantFactory
 from marketdata.models import MarketSnapshotRecord
 from trading import services
@@ -53,7 +55,7 @@ def join(competition, name, provider="scripted"):
     participant = ParticipantFactory(
         competition=competition, name=name, llm_provider=provider, llm_model="m-1"
     )
-    services.account_open(participant=participant)
+    services.account_open(participant=participant, initial_capital=competition.initial_capital)
     return participant
 
 
@@ -101,6 +103,7 @@ def invoke(participant, round_, status="success", reasoning="", outcomes=(), lat
 def trade(participant, side, quantity, round_, prices, invocation=None):
     order = services.order_place(
         participant=participant,
+        rules=trading_rules(participant.competition),
         order_request=OrderRequest(BTC, side, quantity=D(quantity)),
         prices=prices,
         market_time=round_.market_time,
@@ -112,9 +115,12 @@ def trade(participant, side, quantity, round_, prices, invocation=None):
 
 def mark(participants, round_, prices):
     for participant in participants:
-        services.account_mark(
-            participant=participant, prices=prices, market_time=round_.market_time, round_number=round_.number
+        _, liquidated = services.account_mark(
+            participant=participant, rules=trading_rules(participant.competition), prices=prices,
+            market_time=round_.market_time, round_number=round_.number,
         )
+        if liquidated:  # what the round records
+            participants_liquidate(participant_ids=[participant.pk])
 
 
 @pytest.fixture
@@ -286,6 +292,7 @@ def test_a_liquidated_participant_ends_at_zero_and_keeps_its_history():
     first = add_round(competition, 1, {BTC: D(100)})
     services.order_place(
         participant=gambler,
+        rules=trading_rules(competition),
         order_request=OrderRequest(BTC, "buy", quantity=D(500), leverage=D(10)),
         prices={BTC: D(100)},
         market_time=first.market_time,

@@ -19,7 +19,7 @@ def test_update_rows_writes_decimals_datetimes_json_and_nulls_by_primary_key():
 
     competition = ActiveCompetitionFactory()
     traders = [TraderFactory(competition=competition, name=f"T{n}") for n in range(3)]
-    accounts = [services.account_open(participant=trader) for trader in traders]
+    accounts = [services.account_open(participant=trader, initial_capital=Decimal(10000)) for trader in traders]
     moment = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
     for n, account in enumerate(accounts[:2]):
         account.cash = Decimal("12345.67890123") + n

@@ -8,6 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from marketdata.catalogue import symbol_asset_class
 from marketdata.hours import ALWAYS, TradingHours, is_market_open
 from marketdata.series import (
     DEFAULT_BASE_BARS,
@@ -21,13 +22,6 @@ from marketdata.series import (
 )
 from marketdata.snapshot import Candle, MarketSnapshot
 from marketdata.sources.base import MarketDataError, NoPriceError, StalePriceError
-
-CRYPTO_QUOTES = ("/USDT", "/USDC", "/BUSD", "/BTC", "/ETH", "/FDUSD")
-
-
-def guess_asset_class(symbol: str) -> str:
-    return "crypto" if symbol.upper().endswith(CRYPTO_QUOTES) else "unknown"
-
 
 # Instruments change rarely (admin edits); a process keeps them this long, so a replay of
 # thousands of rounds does not query the catalogue every round.
@@ -67,7 +61,7 @@ class InstrumentLookup:
     def asset_class(self, symbol: str) -> str:
         self._load([symbol])
         instrument = self._instruments[symbol]
-        return instrument.asset_class if instrument else guess_asset_class(symbol)
+        return instrument.asset_class if instrument else symbol_asset_class(symbol)
 
     def hours(self, symbol: str) -> TradingHours:
         self._load([symbol])

@@ -7,6 +7,7 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 
+from competitions.rules import trading_rules
 from trading import services
 from trading.engine import OrderRequest
 from trading.models import Account, Order, Position
@@ -21,7 +22,8 @@ def test_two_simultaneous_orders_never_both_pass_a_margin_check_only_one_can_pas
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL")
     participant = TraderFactory(competition=ActiveCompetitionFactory())
-    services.account_open(participant=participant)
+    services.account_open(participant=participant, initial_capital=participant.competition.initial_capital)
+    rules = trading_rules(participant.competition)
     # each order needs 6000 of margin (60 x 100 at 1x); free margin is 10000: only one fits
     barrier = threading.Barrier(2)
     errors = []
@@ -31,6 +33,7 @@ def test_two_simultaneous_orders_never_both_pass_a_margin_check_only_one_can_pas
             barrier.wait(timeout=10)
             services.order_place(
                 participant=participant,
+                rules=rules,
                 order_request=OrderRequest(symbol, "buy", quantity=D(60)),
                 prices={"BTC/USDT": D(100), "ETH/USDT": D(100)},
                 market_time=T,

@@ -1,4 +1,7 @@
-"""The services persist exactly what the engine decided, and the ledger always adds up."""
+"""The services persist exactly what the engine decided, and the ledger always adds up.
+
+The single-account services are thin wrappers over the Book (the one write path); the
+Book's round steps have their own tests in test_book.py."""
 
 import random
 from dataclasses import dataclass
@@ -8,10 +11,11 @@ from decimal import Decimal as D
 import pytest
 from django.db import IntegrityError, transaction
 
+from competitions.rules import trading_rules
 from trading import services
 from trading.engine import OrderRequest
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, Position
-from trading.selectors import account_view
+from trading.selectors import account_view as trading_account_view
 from trading.tests.factories import ActiveCompetitionFactory, TraderFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +34,31 @@ class Candle:
 
 def trader(**rules):
     participant = TraderFactory(competition=ActiveCompetitionFactory(**rules))
-    services.account_open(participant=participant)
+    services.account_open(participant=participant, initial_capital=participant.competition.initial_capital)
     return participant
+
+
+def rules_of(participant):
+    return trading_rules(participant.competition)
+
+
+def account_view(*, participant, prices):
+    competition = participant.competition
+    return trading_account_view(
+        participant=participant, prices=prices, rules=trading_rules(competition),
+        initial_capital=competition.initial_capital,
+    )
+
+
+def process_bars(participant, bars, *, start, prices):
+    """Book.process_bars on one account, in its own transaction, as a round runs it."""
+    with transaction.atomic():
+        book = services.Book(
+            competition_id=participant.competition_id, rules=rules_of(participant), participant_ids=[participant.pk]
+        )
+        book.process_bars(participant_ids=[participant.pk], bars=bars, start=start, prices=prices)
+        book.flush()
+    return book
 
 
 def buy(participant, quantity, price, symbol=BTC, side="buy", at=T, **kwargs):
@@ -39,6 +66,7 @@ def buy(participant, quantity, price, symbol=BTC, side="buy", at=T, **kwargs):
     prices = kwargs.pop("prices", {symbol: D(price)})
     return services.order_place(
         participant=participant,
+        rules=rules_of(participant),
         order_request=OrderRequest(symbol, side, quantity=D(quantity), **request_fields),
         prices=prices,
         market_time=at,
@@ -56,8 +84,8 @@ def check(participant):
 
 def test_account_open_takes_the_competitions_capital_once():
     participant = TraderFactory(competition=ActiveCompetitionFactory(initial_capital=D(2500)))
-    first = services.account_open(participant=participant)
-    again = services.account_open(participant=participant)
+    first = services.account_open(participant=participant, initial_capital=D(2500))
+    again = services.account_open(participant=participant, initial_capital=D(9999))
     assert first.pk == again.pk
     assert (first.cash, first.initial_capital) == (D(2500), D(2500))
 
@@ -150,12 +178,12 @@ def test_a_flip_closes_one_row_and_opens_another():
 def test_position_close_closes_the_whole_position():
     participant = trader()
     buy(participant, "0.5", 100)
-    order = services.position_close(participant=participant, symbol=BTC, prices={BTC: D(120)}, market_time=T)
+    order = services.position_close(participant=participant, rules=rules_of(participant), symbol=BTC, prices={BTC: D(120)}, market_time=T)
     assert (order.side, order.quantity, order.status) == ("sell", D("0.5"), "filled")
     assert not Position.objects.filter(is_open=True).exists()
     assert Account.objects.get(participant=participant).cash == D(10010)  # 0.5 x 20
     nothing = services.position_close(
-        participant=participant, symbol=BTC, prices={BTC: D(120)}, market_time=T
+        participant=participant, rules=rules_of(participant), symbol=BTC, prices={BTC: D(120)}, market_time=T
     )
     assert (nothing.status, nothing.reject_code) == ("rejected", "no_position")
 
@@ -164,12 +192,12 @@ def test_a_partial_close_never_flips():
     participant = trader()
     buy(participant, 2, 100)
     half = services.position_close(
-        participant=participant, symbol=BTC, prices={BTC: D(100)}, market_time=T, quantity=D(1)
+        participant=participant, rules=rules_of(participant), symbol=BTC, prices={BTC: D(100)}, market_time=T, quantity=D(1)
     )
     assert (half.side, half.quantity) == ("sell", D(1))
     assert Position.objects.get(is_open=True).quantity == D(1)
     services.position_close(
-        participant=participant, symbol=BTC, prices={BTC: D(100)}, market_time=T, quantity=D(5)
+        participant=participant, rules=rules_of(participant), symbol=BTC, prices={BTC: D(100)}, market_time=T, quantity=D(5)
     )
     assert not Position.objects.filter(is_open=True).exists()
     assert list(Position.objects.values_list("side", flat=True)) == ["long"]
@@ -182,13 +210,17 @@ def test_sides_may_be_named_long_and_short_like_the_decision_schema():
     assert Position.objects.get().side == "short"
 
 
-def test_a_participant_without_an_account_gets_one_on_first_order_and_a_fresh_view_before():
+def test_a_participant_without_an_account_sees_a_fresh_view_and_trades_once_it_is_opened():
     participant = TraderFactory(competition=ActiveCompetitionFactory(initial_capital=D(500)))
     view = account_view(participant=participant, prices={})
     assert (view.cash, view.equity, view.free_margin, view.positions) == (D(500), D(500), D(500), ())
     assert not Account.objects.exists()
+    # accounts are opened by registration and by the competition's start, never on the fly
+    with pytest.raises(Account.DoesNotExist):
+        buy(participant, 1, 100)
+    assert not Account.objects.exists() and not Order.objects.exists()
+    services.account_open(participant=participant, initial_capital=D(500))
     assert buy(participant, 1, 100).status == "filled"
-    assert Account.objects.get(participant=participant).initial_capital == D(500)
 
 
 def test_exit_plan_update_is_validated_and_saved():
@@ -196,6 +228,7 @@ def test_exit_plan_update_is_validated_and_saved():
     buy(participant, 1, 100)
     outcome = services.exit_plan_update(
         participant=participant,
+        rules=rules_of(participant),
         symbol=BTC,
         stop_loss=D(101),
         take_profit=None,
@@ -205,6 +238,7 @@ def test_exit_plan_update_is_validated_and_saved():
     assert outcome.rejection.code == "invalid_stop_loss"
     outcome = services.exit_plan_update(
         participant=participant,
+        rules=rules_of(participant),
         symbol=BTC,
         stop_loss=D(95),
         take_profit=D(130),
@@ -219,12 +253,9 @@ def test_exit_plan_update_is_validated_and_saved():
 def test_process_bar_fills_a_gapped_stop_at_the_open():
     participant = trader(fee_pct=D("0.1"))
     buy(participant, 1, 100, stop_loss=D(90))
-    fills = services.account_process_bar(
-        participant=participant,
-        bars={BTC: Candle(D(85), D(88), D(80), D(86))},
-        market_time=T + timedelta(hours=1),
-    )
-    (fill,) = fills
+    later = T + timedelta(hours=1)
+    process_bars(participant, [(later, {BTC: Candle(D(85), D(88), D(80), D(86))})], start=later, prices={})
+    (fill,) = Fill.objects.filter(reason="stop_loss")
     assert (fill.reason, fill.price, fill.realised_pnl, fill.fee) == ("stop_loss", D(85), D(-15), D("0.085"))
     position = Position.objects.get()
     assert (position.is_open, position.close_reason, position.exit_price) == (False, "stop_loss", D(85))
@@ -236,12 +267,10 @@ def test_process_bar_fills_a_gapped_stop_at_the_open():
 def test_funding_is_charged_at_each_moment_crossed():
     participant = trader(funding_rate_pct_8h=D("0.01"))
     buy(participant, "10", 2, symbol=ETH)
-    entries = services.account_apply_funding(
-        participant=participant,
-        previous_time=datetime(2025, 1, 2, 7, tzinfo=UTC),
-        market_time=datetime(2025, 1, 2, 17, tzinfo=UTC),
-        prices={ETH: D(2)},
-    )
+    later = datetime(2025, 1, 2, 17, tzinfo=UTC)
+    # no bar between the two times: only the funding moments crossed
+    process_bars(participant, [(later, {})], start=datetime(2025, 1, 2, 7, tzinfo=UTC), prices={ETH: D(2)})
+    entries = list(LedgerEntry.objects.filter(kind="funding").order_by("id"))
     # 08:00 and 16:00: 10 x 2 x 0.01 % = 0.002 each, paid by the long
     assert [(e.kind, e.amount) for e in entries] == [("funding", D("-0.002")), ("funding", D("-0.002"))]
     assert "08:00" in entries[0].description
@@ -252,9 +281,10 @@ def test_funding_is_charged_at_each_moment_crossed():
 def test_mark_writes_a_snapshot_and_a_close_out_liquidates_with_nbp():
     participant = trader()
     buy(participant, 10, 1000, leverage=D(10))  # notional 10000, margin 1000
-    snapshot = services.account_mark(
-        participant=participant, prices={BTC: D(990)}, market_time=T, round_number=1
+    snapshot, liquidated = services.account_mark(
+        participant=participant, rules=rules_of(participant), prices={BTC: D(990)}, market_time=T, round_number=1
     )
+    assert not liquidated
     # unrealised -100; maintenance 9900 x 5 % = 495 < equity 9900
     assert (snapshot.equity, snapshot.unrealised_pnl, snapshot.used_margin) == (D(9900), D(-100), D(1000))
     assert (snapshot.free_margin, snapshot.maintenance_requirement, snapshot.round_number) == (
@@ -265,8 +295,8 @@ def test_mark_writes_a_snapshot_and_a_close_out_liquidates_with_nbp():
     assert snapshot.open_positions == 1
     buy(participant, 80, 1000, symbol=ETH, leverage=D(10), prices={ETH: D(1000), BTC: D(990)})  # margin 8000
     # ETH to 880: -9600; BTC 990: -100; equity 300 <= (9900 + 70400) x 5 % -> close ETH first, then BTC
-    snapshot = services.account_mark(
-        participant=participant, prices={BTC: D(990), ETH: D(880)}, market_time=T
+    snapshot, liquidated = services.account_mark(
+        participant=participant, rules=rules_of(participant), prices={BTC: D(990), ETH: D(880)}, market_time=T
     )
     liquidations = list(
         Fill.objects.filter(reason="liquidation").order_by("id").values_list("symbol", flat=True)
@@ -274,8 +304,7 @@ def test_mark_writes_a_snapshot_and_a_close_out_liquidates_with_nbp():
     assert liquidations == [ETH, BTC]
     # cash 10000 - 9600 - 100 = 300 > 0: no credit needed, not liquidated
     assert (snapshot.cash, snapshot.equity, snapshot.open_positions) == (D(300), D(300), 0)
-    participant.refresh_from_db()
-    assert participant.status == "active"
+    assert not liquidated
     check(participant)
 
 
@@ -283,22 +312,27 @@ def test_equity_wiped_out_means_nbp_credit_and_liquidated_status():
     participant = trader()
     buy(participant, 100, 100, leverage=D(10))  # margin 1000
     buy(participant, 900, 100, symbol=ETH, leverage=D(10), prices={ETH: D(100), BTC: D(100)})  # margin 9000
-    snapshot = services.account_mark(participant=participant, prices={BTC: D(100), ETH: D(85)}, market_time=T)
+    snapshot, liquidated = services.account_mark(
+        participant=participant, rules=rules_of(participant), prices={BTC: D(100), ETH: D(85)}, market_time=T
+    )
     # ETH -13500: equity -3500 <= 4325; ETH closed, then BTC (flat) as equity stays <= 500;
     # cash -3500 with nothing open: NBP credits 3500
     credit = LedgerEntry.objects.get(kind="nbp_credit")
     assert credit.amount == D(3500)
     assert snapshot.cash == D(0) and snapshot.equity == D(0)
+    # trading says so; competitions (the round) records it on the participant
+    assert liquidated
     participant.refresh_from_db()
-    assert participant.status == "liquidated"
-    assert buy(participant, 1, 100).reject_code == "participant_inactive"
+    assert participant.status == "active"
     check(participant)
 
 
 def test_close_all_realises_at_the_final_mark():
     participant = trader(fee_pct=D("0.1"))
     buy(participant, 1, 100)
-    fills = services.account_close_all(participant=participant, prices={BTC: D(110)}, market_time=T)
+    services.account_close_all(participant=participant, rules=rules_of(participant), prices={BTC: D(110)},
+                               market_time=T)
+    fills = Fill.objects.filter(reason="competition_end")
     assert [(f.reason, f.realised_pnl, f.fee) for f in fills] == [("competition_end", D(10), D("0.11"))]
     assert Account.objects.get(participant=participant).cash == D("10009.79")  # - 0.1 + 10 - 0.11
     check(participant)
@@ -387,18 +421,13 @@ def test_a_long_random_session_keeps_the_ledger_exact_and_matches_the_engine():
             }
         elif step == "bar":
             open_ = prices[BTC]
-            services.account_process_bar(
-                participant=participant,
-                bars={BTC: Candle(open_, open_ * D("1.02"), open_ * D("0.98"), open_)},
-                market_time=now,
-            )
+            process_bars(participant, [(now, {BTC: Candle(open_, open_ * D("1.02"), open_ * D("0.98"), open_)})],
+                         start=now, prices=prices)
         else:
             later = now + timedelta(hours=rng.randint(1, 12))
-            services.account_apply_funding(
-                participant=participant, previous_time=now, market_time=later, prices=prices
-            )
+            process_bars(participant, [(later, {})], start=now, prices=prices)
             now = later
-        services.account_mark(participant=participant, prices=prices, market_time=now)
+        services.account_mark(participant=participant, rules=rules_of(participant), prices=prices, market_time=now)
         check(participant)
     assert Order.objects.filter(status="filled").count() > 5
     assert EquitySnapshot.objects.count() == 60
@@ -433,6 +462,7 @@ def test_pepe_sized_prices_keep_every_digit():
     pepe = "PEPE/USDT"
     order = services.order_place(
         participant=participant,
+        rules=rules_of(participant),
         order_request=OrderRequest(pepe, "buy", notional_usd=D(1000)),
         prices={pepe: D("0.00001234")},
         market_time=T,

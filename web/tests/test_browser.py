@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from competitions.models import Competition
-from competitions.rounds import round_run
+from competitions.rounds.run import round_run
 from competitions.tests.dashboard_data import ledger_competition, replay_competition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -131,7 +131,7 @@ def test_leaderboard_sorts_by_the_chosen_metric(client):
     from trading.services import account_open
 
     for participant, equity in ((rich, "11000"), (cheap, "10500")):
-        account = account_open(participant=participant)
+        account = account_open(participant=participant, initial_capital=competition.initial_capital)
         EquitySnapshot.objects.create(
             account=account, market_time=round_.market_time, round_number=1, equity=Decimal(equity),
             cash=Decimal(equity), unrealised_pnl=0, used_margin=0, free_margin=Decimal(equity),

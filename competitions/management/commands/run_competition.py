@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from competitions.models import Competition
-from competitions.replay import ReplayProgress, replay_run
-from competitions.rounds import RoundBusy
+from competitions.rounds.replay import ReplayProgress, replay_run
+from competitions.rounds.claim import RoundBusy
 from gauntlet.errors import DomainError
 
 

@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Max, Sum
+from django.db.models import Sum
 
 from gauntlet.errors import ConflictError, DomainError
 
-from . import services
-from .models import Competition, Round
+from .. import services
+from ..models import Competition, Round
+from .clock import next_round_number, round_market_time, rounds_total
+from .context import InvocationCounts
+from .run import round_run
 
 PROGRESS_KEY = "gauntlet:replay-progress:{}"
 
@@ -42,21 +45,6 @@ class ReplayProgress:
         return asdict(self)
 
 
-def rounds_total(competition: Competition) -> int:
-    span = competition.end_time - competition.start_time
-    step = competition.invocation_interval_minutes * 60
-    return int(-(-span.total_seconds() // step))  # ceil: rounds at start, start+step, ... < end
-
-
-def next_round_number(competition: Competition) -> int:
-    """The first round not finished: a crashed running round is resumed, else last + 1."""
-    running = Round.objects.filter(competition=competition, status=Round.Status.RUNNING).order_by("number").first()
-    if running is not None:
-        return running.number
-    last = Round.objects.filter(competition=competition).aggregate(last=Max("number"))["last"]
-    return 0 if last is None else last + 1
-
-
 def replay_progress_get(competition_id: int) -> dict | None:
     return cache.get(PROGRESS_KEY.format(competition_id))
 
@@ -71,8 +59,6 @@ def replay_run(
     should_stop: Callable[[], bool] | None = None,
 ) -> ReplayProgress:
     """Run replay rounds in this process: `rounds` of them, or until the end (`until_end`)."""
-    from .rounds import InvocationCounts, competition_finish, round_market_time, round_run
-
     competition = Competition.objects.get(pk=competition_id)
     if competition.mode != Competition.Mode.REPLAY:
         raise DomainError("only replay competitions can be replayed", code="not_replay")
@@ -100,7 +86,7 @@ def replay_run(
             number = next_round_number(competition)
         market_time = round_market_time(competition, number)
         if market_time >= competition.end_time:
-            competition_finish(competition_id=competition_id, number=number)
+            services.competition_finish(competition_id=competition_id, number=number)
             break
         round_ = round_run(competition_id=competition_id, number=number, market_time=market_time,
                            competition=competition, counts=counts, previous_market_time=previous)

@@ -4,6 +4,9 @@
 tasks run replays and triggered rounds. `ROUND_RUNNER=inprocess` (the default without
 Redis): `InProcessRunner` does beat's and the worker's job on one background thread, with
 the very same services, so the demo needs nothing but Python.
+
+What a runner runs (the next round now, the live round due, the heartbeat) is in
+trigger.py, shared with competitions.tasks.
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from .models import Competition, Round
-from .rounds import RoundBusy, round_market_time, round_number_at, round_run, round_trigger
+from gauntlet.heartbeat import worker_heartbeat
+
+from .. import services
+from ..models import Competition, Round
+from .claim import RoundBusy
+from .clock import live_round_due, round_market_time
+from .replay import replay_run
+from .run import round_run
+from .trigger import round_trigger
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +42,7 @@ def uses_celery() -> bool:
 def dispatch_round_trigger(*, competition_id: int) -> Round | None:
     """Run one round now: queued on Celery (returns None), or run here and returned."""
     if uses_celery():
-        from .tasks import round_trigger_task
+        from ..tasks import round_trigger_task
 
         transaction.on_commit(lambda: round_trigger_task.delay(competition_id))
         return None
@@ -46,7 +55,7 @@ def dispatch_replay(*, competition_id: int) -> bool:
     Returns False when this process already runs that replay.
     """
     if uses_celery():
-        from .tasks import replay_run_task
+        from ..tasks import replay_run_task
 
         transaction.on_commit(lambda: replay_run_task.delay(competition_id))
         return True
@@ -63,8 +72,6 @@ def dispatch_replay(*, competition_id: int) -> bool:
 
 
 def _replay_in_thread(competition_id: int) -> None:
-    from .replay import replay_run
-
     try:
         replay_run(competition_id=competition_id, until_end=True)
     except Exception:
@@ -87,13 +94,10 @@ class InProcessRunner(threading.Thread):
         self.stopped.set()
 
     def run(self) -> None:
-        from .services import competitions_tick
-        from .tasks import WORKER_HEARTBEAT_KEY
-
         while not self.stopped.is_set():
             try:
-                cache.set(WORKER_HEARTBEAT_KEY, timezone.now().isoformat(), timeout=None)
-                competitions_tick()
+                worker_heartbeat()
+                services.competitions_tick()
                 self.step()
             except Exception:
                 logger.exception("in-process runner step failed; carrying on")
@@ -114,10 +118,8 @@ class InProcessRunner(threading.Thread):
                 continue
 
     def _live_round_if_due(self, competition: Competition, now) -> None:
-        if not (competition.start_time <= now < competition.end_time):
-            return
-        number = round_number_at(competition, now)
-        if not Round.objects.filter(competition=competition, number=number).exists():
+        number = live_round_due(competition, now)
+        if number is not None and not Round.objects.filter(competition=competition, number=number).exists():
             round_run(competition_id=competition.pk, number=number, market_time=round_market_time(competition, number))
 
     def _replay_round_if_due(self, competition: Competition) -> None:
