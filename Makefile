@@ -42,6 +42,7 @@ tools:
 test: $(STAMP) tools
 	sh scripts/ensure-database
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

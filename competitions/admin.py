@@ -19,7 +19,7 @@ from .forms import (
     ParticipantInlineFormSet,
 )
 from .models import Competition, Participant, Round
-from .rounds import dispatch as runner
+from . import dispatch as runner
 from .rules import RULE_FIELDS
 
 class ParticipantInline(admin.StackedInline):

@@ -24,7 +24,6 @@ from trading.models import EquitySnapshot
 from trading.services import Book, account_open
 
 from .models import ASSET_CLASSES, Competition, Participant, Round
-from .rounds.run import participants_liquidate, round_run
 from .rules import RULE_FIELDS, trading_rules
 from .scheduling import competition_schedule_sync
 
@@ -371,21 +370,6 @@ def participant_disqualify(*, participant_id: int, reason: str = "") -> Particip
     return participant
 
 
-def competition_finish(*, competition_id: int, number: int) -> Round | None:
-    """The replay clock reached end_time: a last round at end_time runs the market moves
-    since the previous round, closes every position at that mark and records final
-    equity, without asking the agents; then the competition completes."""
-    competition = Competition.objects.get(pk=competition_id)
-    round_ = round_run(
-        competition_id=competition_id, number=number, market_time=competition.end_time, competition=competition,
-        final=True,
-    )
-    competition.refresh_from_db(fields=["status"])
-    if competition.status in {Status.ACTIVE, Status.PAUSED}:
-        competition_stop(competition_id=competition_id, now=timezone.now())
-    return round_
-
-
 @transaction.atomic
 def competition_settle(*, competition: Competition) -> None:
     """Close what is still open at the last round's mark so final results are realised."""
@@ -412,3 +396,10 @@ def competition_settle(*, competition: Competition) -> None:
     EquitySnapshot.objects.bulk_create(snapshots)
     if book.liquidated:
         participants_liquidate(participant_ids=book.liquidated)
+
+
+def participants_liquidate(*, participant_ids: list[int]) -> None:
+    """A margin close-out left these participants no equity: they are not invoked again."""
+    Participant.objects.filter(pk__in=participant_ids, status=Participant.Status.ACTIVE).update(
+        status=Participant.Status.LIQUIDATED, status_reason="margin close-out left no equity"
+    )

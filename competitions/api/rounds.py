@@ -9,7 +9,7 @@ from gauntlet.errors import ConflictError
 
 from .. import selectors
 from ..models import Competition
-from ..rounds import dispatch as runner
+from .. import dispatch as runner
 from ..rounds.claim import RoundBusy
 from . import examples
 from .common import COMPETITION_ID, read_errors, write_errors

@@ -7,7 +7,10 @@
 - invoke: the agents asked concurrently, their answers recorded;
 - execute: decisions turned into trading actions and their outcomes;
 - trigger: run a round now (the next, or the live one due);
-- replay: the replay clock's loop; dispatch: who runs rounds (Celery or this process).
+- replay: the replay clock's loop.
+
+Who runs rounds (Celery, or a thread in this process) is competitions.dispatch, a door above
+this package.
 
 Import from the modules; this package imports nothing so that none of them forms a cycle.
 """

@@ -24,7 +24,7 @@ from .. import services
 from ..models import Competition, Round
 from .clock import next_round_number, round_market_time, rounds_total
 from .context import InvocationCounts
-from .run import round_run
+from .run import competition_finish, round_run
 
 PROGRESS_KEY = "gauntlet:replay-progress:{}"
 
@@ -86,7 +86,7 @@ def replay_run(
             number = next_round_number(competition)
         market_time = round_market_time(competition, number)
         if market_time >= competition.end_time:
-            services.competition_finish(competition_id=competition_id, number=number)
+            competition_finish(competition_id=competition_id, number=number)
             break
         round_ = round_run(competition_id=competition_id, number=number, market_time=market_time,
                            competition=competition, counts=counts, previous_market_time=previous)

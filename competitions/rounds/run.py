@@ -43,7 +43,7 @@ from trading import engine
 from trading.models import EquitySnapshot
 from trading.services import Book
 
-from .. import aggregates
+from .. import aggregates, services
 from ..models import Competition, Participant, Round
 from ..rules import trading_rules
 from .claim import PHASES, lease_owner, phase_done, phase_set, round_claim
@@ -84,7 +84,7 @@ def round_run(
     `previous_market_time` is the market time of the last round before this one that was
     not skipped or failed, when the caller ran it. `final` is the replay's last round at
     end_time: the market moves since the previous round, every position closed at the
-    mark, final equity, and no agent asked (services.competition_finish).
+    mark, final equity, and no agent asked (competition_finish).
     """
     if competition is None or competition.pk != competition_id:
         competition = Competition.objects.get(pk=competition_id)
@@ -207,7 +207,7 @@ class RoundJob:
         book.flush()
         new = [pk for pk in book.liquidated if pk not in self._liquidations_written]
         if new:
-            participants_liquidate(participant_ids=new)
+            services.participants_liquidate(participant_ids=new)
             self._liquidations_written.update(new)
 
     def prepare(self, fetched, timer: RoundTimer, *, save: bool) -> tuple[MarketSnapshot, Book | None]:
@@ -401,16 +401,24 @@ class RoundJob:
         self.finish(Round.Status.FAILED, detail)
 
 
-def participants_liquidate(*, participant_ids: list[int]) -> None:
-    """A margin close-out left these participants no equity: they are not invoked again."""
-    Participant.objects.filter(pk__in=participant_ids, status=Participant.Status.ACTIVE).update(
-        status=Participant.Status.LIQUIDATED, status_reason="margin close-out left no equity"
-    )
-
-
 def _fold_due(competition_id: int, *, final: bool) -> bool:
     now = time.monotonic()
     if final or now - _last_fold.get(competition_id, -AGGREGATE_FOLD_SECONDS) >= AGGREGATE_FOLD_SECONDS:
         _last_fold[competition_id] = now
         return True
     return False
+
+
+def competition_finish(*, competition_id: int, number: int) -> Round | None:
+    """The replay clock reached end_time: a last round at end_time runs the market moves
+    since the previous round, closes every position at that mark and records final
+    equity, without asking the agents; then the competition completes."""
+    competition = Competition.objects.get(pk=competition_id)
+    round_ = round_run(
+        competition_id=competition_id, number=number, market_time=competition.end_time, competition=competition,
+        final=True,
+    )
+    competition.refresh_from_db(fields=["status"])
+    if competition.status in {Competition.Status.ACTIVE, Competition.Status.PAUSED}:
+        services.competition_stop(competition_id=competition_id, now=timezone.now())
+    return round_

@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from gauntlet.errors import ConflictError
 
-from .. import services
 from ..models import Competition, Round
 from .clock import live_round_due, next_round_number, round_market_time, round_number_at
-from .run import round_run
+from .run import competition_finish, round_run
 
 
 def round_trigger(*, competition_id: int) -> Round | None:
@@ -24,7 +23,7 @@ def round_trigger(*, competition_id: int) -> Round | None:
     if competition.mode == Competition.Mode.REPLAY:
         market_time = round_market_time(competition, number)
         if market_time >= competition.end_time:
-            return services.competition_finish(competition_id=competition_id, number=number)
+            return competition_finish(competition_id=competition_id, number=number)
         return round_run(competition_id=competition_id, number=number, market_time=market_time)
     now = timezone.now().replace(microsecond=0)
     if now >= competition.end_time:

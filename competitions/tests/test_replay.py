@@ -17,7 +17,7 @@ from competitions import services
 from competitions.rounds import trigger
 from competitions.rounds import invoke as round_invoke
 from competitions.models import Competition, Round
-from competitions.rounds.dispatch import InProcessRunner
+from competitions.dispatch import InProcessRunner
 from competitions.tests.conftest import HISTORY_BARS, btc_close
 from competitions.tests.factories import START, CompetitionFactory
 from trading.models import EquitySnapshot, Fill, Position
@@ -129,7 +129,7 @@ def test_the_in_process_runner_advances_a_replay_one_round_per_pace(replay_marke
     runner = InProcessRunner(replay_pace_seconds=60)
     clock = [10_000.0]  # the runner paces on time.monotonic(); drive it by hand
 
-    with mock.patch("competitions.rounds.dispatch.time.monotonic", side_effect=lambda: clock[0]):
+    with mock.patch("competitions.dispatch.time.monotonic", side_effect=lambda: clock[0]):
         runner.step()
         clock[0] += 59
         runner.step()  # within the pace: nothing

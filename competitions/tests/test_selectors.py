@@ -19,7 +19,7 @@ import analytics
 from agents.models import Invocation
 from competitions import selectors
 from competitions.models import Participant, Round
-from competitions.rounds.run import participants_liquidate
+from competitions.services import participants_liquidate
 from competitions.rules import trading_rules
 from competitions.tests.factories import CompetitionFactory, ParticipantFactory
 from marketdata.models import MarketSnapshotRecord

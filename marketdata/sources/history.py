@@ -40,7 +40,7 @@ class InstrumentLookup:
         self._instruments: dict[str, object] = {}
 
     def _load(self, symbols):
-        from marketdata.selectors import instrument_map
+        from marketdata.models import Instrument  # the app registry is ready by the first lookup
 
         now = time.monotonic()
         missing = []
@@ -53,7 +53,7 @@ class InstrumentLookup:
             else:
                 missing.append(symbol)
         if missing:
-            found = instrument_map(symbols=missing)
+            found = {row.symbol: row for row in Instrument.objects.filter(symbol__in=missing)}
             for symbol in missing:
                 self._instruments[symbol] = found.get(symbol)
                 _instrument_cache[symbol] = (now, found.get(symbol))

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from competitions.rounds.dispatch import InProcessRunner, uses_celery
+from competitions.dispatch import InProcessRunner, uses_celery
 
 
 class Command(BaseCommand):

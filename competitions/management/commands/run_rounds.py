@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from competitions.rounds.dispatch import InProcessRunner
+from competitions.dispatch import InProcessRunner
 
 
 class Command(BaseCommand):

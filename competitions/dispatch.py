@@ -5,8 +5,8 @@ tasks run replays and triggered rounds. `ROUND_RUNNER=inprocess` (the default wi
 Redis): `InProcessRunner` does beat's and the worker's job on one background thread, with
 the very same services, so the demo needs nothing but Python.
 
-What a runner runs (the next round now, the live round due, the heartbeat) is in
-trigger.py, shared with competitions.tasks.
+What a runner runs (the next round now, the live round due) is in rounds/trigger.py,
+shared with competitions.tasks; the heartbeat is gauntlet.heartbeat.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from django.utils import timezone
 
 from gauntlet.heartbeat import worker_heartbeat
 
-from .. import services
-from ..models import Competition, Round
-from .claim import RoundBusy
-from .clock import live_round_due, round_market_time
-from .replay import replay_run
-from .run import round_run
-from .trigger import round_trigger
+from . import services
+from .models import Competition, Round
+from .rounds.claim import RoundBusy
+from .rounds.clock import live_round_due, round_market_time
+from .rounds.replay import replay_run
+from .rounds.run import round_run
+from .rounds.trigger import round_trigger
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def uses_celery() -> bool:
 def dispatch_round_trigger(*, competition_id: int) -> Round | None:
     """Run one round now: queued on Celery (returns None), or run here and returned."""
     if uses_celery():
-        from ..tasks import round_trigger_task
+        from .tasks import round_trigger_task
 
         transaction.on_commit(lambda: round_trigger_task.delay(competition_id))
         return None
@@ -55,7 +55,7 @@ def dispatch_replay(*, competition_id: int) -> bool:
     Returns False when this process already runs that replay.
     """
     if uses_celery():
-        from ..tasks import replay_run_task
+        from .tasks import replay_run_task
 
         transaction.on_commit(lambda: replay_run_task.delay(competition_id))
         return True
