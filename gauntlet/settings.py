@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "trading",
     "agents",
     "competitions",
+    "tournaments",
 ]
 
 MIDDLEWARE = [
