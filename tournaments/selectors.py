@@ -31,11 +31,12 @@ def run_list(tournament_id: int):
 
 
 def rounds_planned(tournament: Tournament) -> int:
-    """Rounds every run will play, summed (the replay's round count per window, K times)."""
+    """Rounds every run will play, summed: the agents' rounds of each window plus its final
+    (settling) round, K times."""
     step = int(tournament.rules.get("invocation_interval_minutes", 60)) * 60
     total = 0
     for start, end in tournament.windows.values_list("start_time", "end_time"):
-        total += int(-(-(end - start).total_seconds() // step))
+        total += int(-(-(end - start).total_seconds() // step)) + 1
     return total * tournament.instances
 
 

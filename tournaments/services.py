@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -486,7 +487,7 @@ def run_result(competition) -> dict:
     return {"participants": participants}
 
 
-def run_execute(*, run_id: int, owner: str) -> TournamentRun:
+def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = None) -> TournamentRun:
     """Replay a claimed run's competition to its end (resuming where it stopped), then record
     how it ended: completed with its result, cancelled, or failed/back to pending on an error."""
     run = TournamentRun.objects.select_related("tournament", "competition").get(pk=run_id)
@@ -508,7 +509,7 @@ def run_execute(*, run_id: int, owner: str) -> TournamentRun:
         if not checked["stop"] and now - checked["at"] > 2:
             checked["at"] = now
             checked["stop"] = not _mine(run_id, owner).filter(tournament__status=Status.RUNNING).exists()
-        return checked["stop"]
+        return checked["stop"] or bool(stop and stop())
 
     competition = run.competition
     try:

@@ -110,7 +110,7 @@ def test_executing_runs_completes_them_with_results_and_completes_the_tournament
         assert Decimal(result["Bull"]["final_equity"]) > Decimal(10000)
     progress = selectors.tournament_progress(tournament.pk)
     assert (progress.runs_total, progress.runs_completed, progress.runs_done) == (4, 4, 4)
-    assert progress.rounds_done == 20 and progress.rounds_total == 16  # planned: agent rounds only
+    assert progress.rounds_done == progress.rounds_total == 20
 
 
 def test_a_failing_run_is_retried_then_failed_with_its_reason(market, monkeypatch):
