@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from agents import cache as decision_cache
 from agents.context import AgentContext
 from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
 from agents.invoke import AgentOutcome
@@ -134,6 +135,8 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         output_tokens=max(0, int(response.output_tokens)),
         cost_usd=outcome.cost_usd,
         retries=max(0, int(response.retries)),
+        cached=response.cached,  # decision cache (agents.cache)
+        cache_key=response.cache_key,
     )
 
 
@@ -181,6 +184,7 @@ def invocations_record(answers: list[InvocationAnswer], *, look_up_conflicts: bo
     """
     if not answers:
         return []
+    decision_cache.answers_store(answers)  # decision cache (agents.cache): keep what models answered
     rows = [_invocation_row(answer) for answer in answers]
     if not look_up_conflicts:
         Invocation.objects.bulk_create(rows)

@@ -41,6 +41,9 @@ class AgentResponse:
     retries: int = 0
     status: str = STATUS_SUCCESS  # success | error | timeout
     error: str = ""
+    # Decision cache (agents.cache): answered from the cache, and the key it was asked under.
+    cached: bool = False
+    cache_key: str = ""
 
 
 class Agent(Protocol):

@@ -252,6 +252,9 @@ class OpenAIChatAgent:
         temperature = config_float(self.config, "temperature", None)
         if temperature is not None:
             request["temperature"] = temperature
+        seed = self.config.get("seed")  # sampling seed (tournaments pass each instance's seed)
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            request["seed"] = seed
         if self.response_format == "json_schema":
             request["response_format"] = {
                 "type": "json_schema",
