@@ -13,6 +13,7 @@ from gauntlet.api import (
     WritesNeedApiKey,
 )
 from marketdata import urls as marketdata_urls
+from tournaments import api as tournaments_api
 
 
 class IdConverter:
@@ -139,6 +140,7 @@ urlpatterns = [
     *leaderboard_paths,
     path("market-data/", include((market_data_paths, marketdata_urls.app_name))),
     path("health", HealthView.as_view(), name="health"),
+    *tournaments_api.urlpatterns,
     # Anything else under /api/v1 answers a JSON 404, never an HTML page.
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]
