@@ -70,6 +70,29 @@ RUN_EXAMPLE = {
 }
 
 
+class TournamentErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: `{field: [messages]}` or `{detail, code}`")
+_ERROR = {
+    401: OpenApiResponse(TournamentErrorSerializer, description="No X-API-Key header"),
+    403: OpenApiResponse(TournamentErrorSerializer, description="The X-API-Key header holds no valid key"),
+    404: OpenApiResponse(TournamentErrorSerializer, description="No such tournament"),
+    409: OpenApiResponse(TournamentErrorSerializer, description="Not allowed in the tournament's current state"),
+    429: OpenApiResponse(TournamentErrorSerializer, description="Too many writes; retry after Retry-After seconds"),
+}
+
+
+def errors(*codes: int) -> dict:
+    return {code: FIELD_ERRORS if code == 400 else _ERROR[code] for code in codes}
+
+
+READ = (400, 401, 403, 404)
+WRITE = (400, 401, 403, 404, 409, 429)
+
+
 def _example(name, value, code="200"):
     return OpenApiExample(name, value=value, response_only=True, status_codes=[code])
 
@@ -99,7 +122,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
     content_negotiation_class = QueryFormatNegotiation
     serializer_class = TournamentSerializer
 
-    @extend_schema(operation_id="tournaments_list", tags=["tournaments"], responses={200: TournamentSerializer(many=True)},
+    @extend_schema(operation_id="tournaments_list", tags=["tournaments"], responses={200: TournamentSerializer(many=True), **errors(400, 401, 403)},
                    examples=[_example("a page", {"count": 1, "next": None, "previous": None,
                                                  "results": [TOURNAMENT_EXAMPLE]})])
     def list(self, request):
@@ -107,7 +130,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
 
     @extend_schema(
         operation_id="tournaments_create", tags=["tournaments"], summary="Create a draft tournament with its lineup",
-        request=TournamentWriteSerializer, responses={201: TournamentDetailSerializer},
+        request=TournamentWriteSerializer, responses={201: TournamentDetailSerializer, **errors(*WRITE)},
         examples=[OpenApiExample("a cup", value=CREATE_EXAMPLE, request_only=True),
                   _example("created", {**TOURNAMENT_EXAMPLE, "progress": PROGRESS_EXAMPLE}, "201")],
     )
@@ -118,14 +141,14 @@ class TournamentViewSet(ViewSetMixin, ApiView):
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="tournaments_retrieve", tags=["tournaments"], parameters=[TOURNAMENT_ID],
-                   responses={200: TournamentDetailSerializer},
+                   responses={200: TournamentDetailSerializer, **errors(*READ)},
                    examples=[_example("running", {**TOURNAMENT_EXAMPLE, "progress": PROGRESS_EXAMPLE})])
     def retrieve(self, request, id):
         return Response(TournamentDetailSerializer(selectors.tournament_get(id)).data)
 
     @extend_schema(operation_id="tournaments_partial_update", tags=["tournaments"], parameters=[TOURNAMENT_ID],
                    summary="Change a draft (entries, when given, replace the lineup)",
-                   request=TournamentWriteSerializer(partial=True), responses={200: TournamentDetailSerializer},
+                   request=TournamentWriteSerializer(partial=True), responses={200: TournamentDetailSerializer, **errors(*WRITE)},
                    examples=[_example("updated", {**TOURNAMENT_EXAMPLE, "progress": PROGRESS_EXAMPLE})])
     def partial_update(self, request, id):
         data = _valid(TournamentWriteSerializer(data=request.data, partial=True))
@@ -133,14 +156,14 @@ class TournamentViewSet(ViewSetMixin, ApiView):
         return Response(TournamentDetailSerializer(selectors.tournament_get(id)).data)
 
     @extend_schema(operation_id="tournaments_destroy", tags=["tournaments"], parameters=[TOURNAMENT_ID],
-                   request=None, responses={204: None})
+                   request=None, responses={204: None, **errors(*WRITE)})
     def destroy(self, request, id):
         services.tournament_delete(tournament_id=id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(operation_id="tournaments_start", tags=["tournaments"], parameters=[TOURNAMENT_ID],
                    summary="Start a draft: one replay competition per window and instance", request=NoBody,
-                   responses={200: TournamentDetailSerializer},
+                   responses={200: TournamentDetailSerializer, **errors(*WRITE)},
                    examples=[_example("started", {**TOURNAMENT_EXAMPLE, "status": "running", "progress": PROGRESS_EXAMPLE})])
     def start(self, request, id):
         services.tournament_start(tournament_id=id)
@@ -148,7 +171,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
 
     @extend_schema(operation_id="tournaments_cancel", tags=["tournaments"], parameters=[TOURNAMENT_ID],
                    summary="Cancel: unfinished runs and their competitions stop", request=NoBody,
-                   responses={200: TournamentDetailSerializer},
+                   responses={200: TournamentDetailSerializer, **errors(*WRITE)},
                    examples=[_example("cancelled", {**TOURNAMENT_EXAMPLE, "status": "cancelled",
                                                     "progress": PROGRESS_EXAMPLE})])
     def cancel(self, request, id):
@@ -156,7 +179,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
         return Response(TournamentDetailSerializer(selectors.tournament_get(id)).data)
 
     @extend_schema(operation_id="tournaments_runs", tags=["tournaments"], parameters=[TOURNAMENT_ID],
-                   responses={200: RunSerializer(many=True)},
+                   responses={200: RunSerializer(many=True), **errors(*READ)},
                    examples=[_example("a page", {"count": 1, "next": None, "previous": None, "results": [RUN_EXAMPLE]})])
     def runs(self, request, id):
         selectors.tournament_get(id)  # a 404 for a missing tournament, not an empty page
@@ -166,7 +189,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
         operation_id="tournaments_export", tags=["tournaments"], parameters=[TOURNAMENT_ID, ExportQuery],
         summary="Export runs or invocations (JSON or CSV), or the reproducibility bundle (JSON)",
         responses={(200, "application/json"): OpenApiResponse(OpenApiTypes.ANY),
-                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), **errors(*READ)},
         examples=[_example("runs as JSON", [{"run_id": 41, "window": 0, "instance": 1, "participant": "GPT",
                                              "final_equity": "10412.5", "return_pct": "4.1250"}])],
     )
@@ -189,7 +212,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
 
     @extend_schema(operation_id="tournaments_import", tags=["tournaments"], request=BundleImportSerializer,
                    summary="Make a draft tournament from a bundle and add its recorded answers to the cache",
-                   responses={201: ImportedSerializer},
+                   responses={201: ImportedSerializer, **errors(400, 401, 403, 409, 429)},
                    examples=[OpenApiExample("a bundle", value={"bundle": {"format": bundle.BUNDLE_FORMAT, "version": 1},
                                                                "cache_mode": "read_only"}, request_only=True),
                              _example("imported", {"tournament": TOURNAMENT_EXAMPLE, "warnings": []}, "201")])

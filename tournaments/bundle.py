@@ -135,6 +135,11 @@ def bundle_import(*, bundle: dict, cache_mode: str | None = None, allow_other_da
         raise DomainError("the bundle needs a tournament and a lineup", code="invalid_bundle")
     warnings = []
     fields = {name: header[name] for name in HEADER_FIELDS if name in header}
+    symbols = fields.get("symbols") or []
+    if not isinstance(fields.get("dataset"), str) or not isinstance(fields.get("timeframe", "1h"), str) or not (
+        isinstance(symbols, list) and all(isinstance(s, str) for s in symbols)
+    ):
+        raise DomainError("the bundle's dataset, timeframe and symbols are malformed", code="invalid_bundle")
     if cache_mode is not None:
         fields["cache_mode"] = cache_mode
     recorded = bundle.get("dataset") or {}

@@ -33,7 +33,10 @@ def run_list(tournament_id: int):
 def rounds_planned(tournament: Tournament) -> int:
     """Rounds every run will play, summed: the agents' rounds of each window plus its final
     (settling) round, K times."""
-    step = int(tournament.rules.get("invocation_interval_minutes", 60)) * 60
+    try:
+        step = max(1, int(tournament.rules.get("invocation_interval_minutes", 60))) * 60
+    except (TypeError, ValueError):  # a draft saved by the admin before its check
+        step = 3600
     total = 0
     for start, end in tournament.windows.values_list("start_time", "end_time"):
         total += int(-(-(end - start).total_seconds() // step)) + 1

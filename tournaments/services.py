@@ -48,6 +48,7 @@ TOURNAMENT_FIELDS = {
 ENTRY_FIELDS = {"name", "llm_provider", "llm_model", "llm_config", "api_key"}
 MAX_WINDOWS = 1000
 MAX_RUNS = 5000
+MAX_SPAN_MINUTES = 20 * 366 * 24 * 60  # twenty years: any dataset's whole history
 # How long a claim holds without a round finishing; renewed after every round.
 DEFAULT_LEASE_SECONDS = 900
 
@@ -60,7 +61,10 @@ def lease_seconds() -> int:
 
 
 def _moment(value: Any, field: str) -> datetime:
-    moment = value if isinstance(value, datetime) else parse_datetime(str(value or ""))
+    try:
+        moment = value if isinstance(value, datetime) else parse_datetime(str(value or ""))
+    except ValueError:  # well-formed but impossible, like month 13
+        moment = None
     if moment is None or timezone.is_naive(moment):
         raise DomainError(f"{field} must be a timezone-aware ISO-8601 time, got {value!r}", field="windows_spec")
     return moment
@@ -70,8 +74,10 @@ def _positive_int(spec: dict, name: str, default: int | None = None) -> int | No
     value = spec.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DomainError(f"windows_spec.{name} must be a positive integer", field="windows_spec")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPAN_MINUTES:
+        raise DomainError(
+            f"windows_spec.{name} must be a whole number of minutes from 1 to {MAX_SPAN_MINUTES}", field="windows_spec"
+        )
     return value
 
 
@@ -97,9 +103,14 @@ def windows_plan(spec: dict) -> list[tuple[datetime, datetime]]:
         count = _positive_int(spec, "count")
         if count is None and end is None:
             raise DomainError("a generated windows_spec needs a count or an end", field="windows_spec")
+        if count is not None and count > MAX_WINDOWS:
+            raise DomainError(f"at most {MAX_WINDOWS} windows", field="windows_spec")
         plan = []
         while count is None or len(plan) < count:
-            window = (start + step * len(plan), start + step * len(plan) + length)
+            try:
+                window = (start + step * len(plan), start + step * len(plan) + length)
+            except OverflowError as exc:
+                raise DomainError("windows_spec runs past the year 9999", field="windows_spec") from exc
             if end is not None and window[1] > end:
                 if count is not None:
                     raise DomainError(
@@ -269,8 +280,8 @@ def _validate(tournament: Tournament) -> None:
     if len(windows) * tournament.instances > MAX_RUNS:
         raise DomainError(f"at most {MAX_RUNS} runs (windows x instances)", field="instances")
     entries = tournament.entries.count()
-    max_participants = int(tournament.rules.get("max_participants", 20))
-    if entries > max_participants:
+    max_participants = tournament.rules.get("max_participants", 20)
+    if isinstance(max_participants, int) and entries > max_participants:
         raise DomainError(
             f"the lineup has {entries} agents but rules.max_participants is {max_participants}", field="entries"
         )

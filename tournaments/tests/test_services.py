@@ -32,6 +32,12 @@ def test_an_explicit_window_list_is_taken_as_given_and_nonsense_is_refused():
                                "length_minutes": 240})
     with pytest.raises(DomainError, match="timezone-aware"):
         services.windows_plan({"start": "2025-01-01T00:00:00", "count": 1, "length_minutes": 60})
+    with pytest.raises(DomainError, match="minutes from 1"):
+        services.windows_plan({"start": "2025-01-01T00:00:00Z", "count": 1, "length_minutes": 10**20})
+    with pytest.raises(DomainError, match="9999"):
+        services.windows_plan({"start": "9999-12-01T00:00:00Z", "count": 2, "length_minutes": 10**6})
+    with pytest.raises(DomainError, match="timezone-aware"):
+        services.windows_plan({"windows": [{"start": "2025-13-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"}]})
 
 
 def test_create_checks_the_rules_template_through_competition_validation(market):
