@@ -126,7 +126,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
                    examples=[_example("a page", {"count": 1, "next": None, "previous": None,
                                                  "results": [TOURNAMENT_EXAMPLE]})])
     def list(self, request):
-        return self.paginate(selectors.tournament_list().prefetch_related("entries", "windows"), TournamentSerializer)
+        return self.paginate(selectors.tournament_list(), TournamentSerializer)
 
     @extend_schema(
         operation_id="tournaments_create", tags=["tournaments"], summary="Create a draft tournament with its lineup",

@@ -12,10 +12,7 @@ from .models import RunStatus, Tournament, TournamentRun
 
 
 def tournament_list():
-    return Tournament.objects.annotate(
-        runs_total=Count("runs"),
-        runs_done=Count("runs", filter=Q(runs__status=RunStatus.COMPLETED)),
-    ).order_by("-created_at", "-id")
+    return Tournament.objects.prefetch_related("entries", "windows").order_by("-created_at", "-id")
 
 
 def tournament_get(tournament_id: int) -> Tournament:
