@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from agents import cache as decision_cache
 from agents.boundary import ESCAPE, response_admit
 from agents.context import AccountView, AgentContext
 from agents.decision import Decision, UpdateExitAction, hold_decision
@@ -83,14 +84,17 @@ def invoke_agent(
         response = AgentResponse(raw_text="", status=STATUS_ERROR, error=f"unknown provider {provider!r}")
         return AgentOutcome(STATUS_ERROR, hold_decision(), response, error=response.error)
     try:
-        response = agent.decide(context)
+        # decision cache (agents.cache): a recorded answer stands in for the call when the config opts in
+        response = decision_cache.decide(agent, provider=provider, model=model, config=config, context=context)
     except Exception as exc:  # a provider must never crash the round
         response = AgentResponse(raw_text="", status=STATUS_ERROR, error=f"{type(exc).__name__}: {exc}")
     # Whatever the provider returned is made storable before anything reads it.
     response = response_admit(response)
     notes = tuple(response.notes)
 
-    if provider in LLM_PROVIDERS:
+    if response.cached:  # decision cache hit: no model was called
+        cost, cost_note = Decimal("0"), "priced as 0: decision cache hit"
+    elif provider in LLM_PROVIDERS:
         cost, cost_note = invocation_cost(
             model, response.input_tokens, response.output_tokens, config.get("pricing")
         )

@@ -62,6 +62,9 @@ class Invocation(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
     retries = models.PositiveSmallIntegerField(default=0)
+    # Decision cache (agents.cache): the answer came from the cache, not a model call.
+    cached = models.BooleanField(default=False)
+    cache_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -120,3 +123,25 @@ class StructuredOutputCapability(models.Model):
 
     def __str__(self):
         return f"{self.model} at {self.base_url}: {self.mode}"
+
+
+class DecisionCacheEntry(models.Model):
+    """One recorded model answer, keyed by everything that decided it (agents.cache.decision_key):
+    provider, model, sampling parameters, system and user prompt, instance seed."""
+
+    key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    seed = models.BigIntegerField(default=0)
+    raw_text = models.TextField(blank=True, default="")
+    structured = models.JSONField(null=True, blank=True)
+    parsed_decision = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"cached answer {self.key[:12]} ({self.provider}/{self.model})"

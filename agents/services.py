@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents import cache as decision_cache
 from agents.boundary import json_storable, text_storable
 from agents.context import AgentContext
 from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
@@ -152,6 +153,8 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         output_tokens=max(0, int(response.output_tokens)),
         cost_usd=outcome.cost_usd,
         retries=max(0, int(response.retries)),
+        cached=response.cached,  # decision cache (agents.cache)
+        cache_key=response.cache_key,
     )
 
 
@@ -201,6 +204,7 @@ def invocations_record(answers: list[InvocationAnswer], *, look_up_conflicts: bo
     """
     if not answers:
         return []
+    decision_cache.answers_store(answers)  # decision cache (agents.cache): keep what models answered
     rows = [_invocation_row(answer) for answer in answers]
     structured_output_capabilities_remember(answers)
     if not look_up_conflicts:

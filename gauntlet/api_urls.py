@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from competitions import api as competitions_api
 from gauntlet.api import HealthView
 from marketdata import urls as marketdata_urls
+from tournaments import api as tournaments_api
 
 
 class IdConverter:
@@ -112,6 +113,7 @@ urlpatterns = [
     # Market data views follow the same key rules as every view: settings.REST_FRAMEWORK defaults.
     path("market-data/", include((marketdata_urls.urlpatterns, marketdata_urls.app_name))),
     path("health", HealthView.as_view(), name="health"),
+    *tournaments_api.urlpatterns,
     # Anything else under /api/v1 answers a JSON 404, never an HTML page.
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "agents",
     "competitions",
     "web",
+    "tournaments",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Tournament runs are long: their own queue, so they never delay competition rounds.
+CELERY_TASK_ROUTES = {"tournaments.tasks.*": {"queue": "tournaments"}}
+# Redis redelivers a task not acknowledged within this time: it must exceed the longest
+# tournament run (docs/tournaments.md); a redelivery that comes early finds the run claimed.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 12 * 3600)}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Seconds a round runner's claim on a round lasts without renewal; after it a crashed
 # round may be resumed by another runner (renewed while agents are being awaited).

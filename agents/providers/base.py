@@ -56,6 +56,9 @@ class AgentResponse:
     endpoint: str = ""
     capability_learned: bool = False
     notes: tuple[str, ...] = ()
+    # Decision cache (agents.cache): answered from the cache, and the key it was asked under.
+    cached: bool = False
+    cache_key: str = ""
 
 
 class Agent(Protocol):

@@ -290,6 +290,9 @@ class OpenAIChatAgent:
         temperature = config_float(self.config, "temperature", None)
         if temperature is not None and not rejects_temperature(self.model):
             request["temperature"] = temperature
+        seed = self.config.get("seed")  # sampling seed (tournaments pass each instance's seed)
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            request["seed"] = seed
         if mode is None:
             mode = mode_ladder(self.structured_output, self._remembered_mode())[0]
         return request_with_mode(request, mode)

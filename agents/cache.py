@@ -1,0 +1,175 @@
+"""Decision cache: a model answer recorded once, returned again for the same question.
+
+The key is a SHA-256 over everything that decides an answer: provider, model, the sampling
+parameters of llm_config, the system prompt, the user prompt and the instance seed (the
+competition's seed). A hit returns the recorded raw text, structured output and tokens as
+the model's answer, at zero cost, and the invocation says `cached`. So a run whose every
+question is in the cache replays without a single model call, and, since the rest of a
+round is deterministic, with the same fills and equity.
+
+Participants opt in through llm_config["decision_cache"] (tournaments set it on every
+participant of their runs): "read_write" looks up and records, "read_only" looks up and
+answers a miss with an error (the agent holds). Absent or "off": no lookup at all, and no
+database access from invoke_agent.
+
+Only answers the provider gave successfully are recorded: an error or a timeout is asked
+again next time. Lookups run on the round's agent threads (each closes its own database
+connection afterwards, so the short-lived threads leave none open); answers are stored by
+agents.services.invocations_record on the round's own thread, with the invocation rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from typing import Any
+
+from django.db import DatabaseError, connections, transaction
+
+from agents.context import AgentContext
+from agents.providers.base import STATUS_ERROR, STATUS_SUCCESS, AgentResponse
+
+logger = logging.getLogger(__name__)
+
+CONFIG_KEY = "decision_cache"
+MODE_OFF = "off"
+MODE_READ_WRITE = "read_write"
+MODE_READ_ONLY = "read_only"
+MODES = (MODE_OFF, MODE_READ_WRITE, MODE_READ_ONLY)
+# llm_config entries that change what a model answers (the rest, like timeouts, keys and
+# prices, change only whether or what it costs to ask).
+SAMPLING_KEYS = (
+    "temperature", "top_p", "top_k", "max_tokens", "max_tokens_param", "seed", "response_format",
+    "reasoning_effort", "frequency_penalty", "presence_penalty", "stop", "thinking", "deployment",
+)  # fmt: skip
+
+
+def cache_mode(config: dict | None) -> str:
+    mode = (config or {}).get(CONFIG_KEY) or MODE_OFF
+    return mode if mode in MODES else MODE_OFF
+
+
+def decision_key(
+    *, provider: str, model: str, config: dict | None, system_prompt: str, user_prompt: str, seed: int
+) -> str:
+    config = config or {}
+    sampling = {name: config[name] for name in SAMPLING_KEYS if name in config}
+    material = json.dumps(
+        {"provider": provider, "model": model, "sampling": sampling, "system": system_prompt,
+         "user": user_prompt, "seed": seed},
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def context_key(*, provider: str, model: str, config: dict | None, context: AgentContext) -> str:
+    return decision_key(
+        provider=provider, model=model, config=config, system_prompt=context.system_prompt,
+        user_prompt=context.user_prompt, seed=int(getattr(context.rules, "seed", 0) or 0),
+    )
+
+
+def _release_thread_connection() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        connections.close_all()
+
+
+def cached_response(key: str) -> AgentResponse | None:
+    """The recorded answer for `key`, or None. A database error counts as a miss: the cache
+    must never be the reason an agent could not answer."""
+    from agents.models import DecisionCacheEntry
+
+    try:
+        entry = DecisionCacheEntry.objects.filter(key=key).first()
+    except DatabaseError as exc:
+        logger.warning("decision cache lookup failed, treated as a miss: %s", exc)
+        entry = None
+    finally:
+        _release_thread_connection()
+    if entry is None:
+        return None
+    return AgentResponse(
+        raw_text=entry.raw_text, structured=entry.structured, input_tokens=entry.input_tokens,
+        output_tokens=entry.output_tokens, cached=True, cache_key=key,
+    )
+
+
+def answers_store(answers) -> int:
+    """Record the answers a model gave under a cache key (agents.services.InvocationAnswer),
+    on the thread that records the invocations: one INSERT, a key already there keeps its
+    answer. Returns how many were offered."""
+    from agents.models import DecisionCacheEntry
+
+    entries = []
+    for answer in answers:
+        response = answer.outcome.response
+        if not response.cache_key or response.cached or response.status != STATUS_SUCCESS:
+            continue
+        parse = answer.outcome.parse
+        entries.append(DecisionCacheEntry(
+            key=response.cache_key, provider=answer.provider, model=answer.model[:200],
+            seed=int(getattr(answer.context.rules, "seed", 0) or 0), raw_text=response.raw_text,
+            structured=response.structured, parsed_decision=parse.decision.to_dict() if parse else {},
+            input_tokens=response.input_tokens, output_tokens=response.output_tokens,
+        ))
+    if not entries:
+        return 0
+    try:
+        with transaction.atomic():
+            DecisionCacheEntry.objects.bulk_create(entries, ignore_conflicts=True)
+    except DatabaseError as exc:  # the answers still count; only their reuse is lost
+        logger.warning("decision cache: %s answers not recorded: %s", len(entries), exc)
+    return len(entries)
+
+
+def decide(agent: Any, *, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse:
+    """agent.decide(context), through the cache when the participant's config asks for it.
+    A miss is asked of the model and carries its key, so the recorder stores the answer."""
+    mode = cache_mode(config)
+    if mode == MODE_OFF:
+        return agent.decide(context)
+    key = context_key(provider=provider, model=model, config=config, context=context)
+    hit = cached_response(key)
+    if hit is not None:
+        return hit
+    if mode == MODE_READ_ONLY:
+        return AgentResponse(
+            raw_text="", status=STATUS_ERROR,
+            error=f"decision cache miss in read_only mode (key {key[:16]}): the model was not called",
+        )
+    return _with_key(agent.decide(context), key)
+
+
+def _with_key(response: AgentResponse, key: str) -> AgentResponse:
+    from dataclasses import replace
+
+    return replace(response, cache_key=key)
+
+
+# -- export / import (JSON lines) ----------------------------------------------------------
+
+ENTRY_FIELDS = (
+    "key", "provider", "model", "seed", "raw_text", "structured", "parsed_decision", "input_tokens", "output_tokens",
+)  # fmt: skip
+
+
+def entries_export(keys) -> list[dict]:
+    from agents.models import DecisionCacheEntry
+
+    return list(DecisionCacheEntry.objects.filter(key__in=list(keys)).order_by("key").values(*ENTRY_FIELDS))
+
+
+def entries_import(rows: list[dict]) -> int:
+    """Add recorded answers; a key already present keeps its answer. Returns how many were new."""
+    from agents.models import DecisionCacheEntry
+
+    entries = []
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("key"), str) or len(row["key"]) != 64:
+            raise ValueError("a cache line needs a 64-character key")
+        entries.append(DecisionCacheEntry(**{name: row[name] for name in ENTRY_FIELDS if name in row}))
+    before = DecisionCacheEntry.objects.count()
+    DecisionCacheEntry.objects.bulk_create(entries, ignore_conflicts=True, batch_size=500)
+    return DecisionCacheEntry.objects.count() - before

@@ -1,0 +1,28 @@
+"""Everything this app uses from the layers below it (competitions, agents, trading), in one
+place: a tournament drives ordinary replay competitions through their public services."""
+
+from agents.models import Invocation
+from competitions.models import Competition, Participant, Round
+from competitions.rounds.replay import replay_run
+from competitions.rules import RULE_FIELDS
+from competitions.services import (
+    competition_cancel,
+    competition_create,
+    competition_start,
+    participant_register,
+)
+from trading.models import EquitySnapshot
+
+__all__ = [
+    "Competition",
+    "EquitySnapshot",
+    "Invocation",
+    "Participant",
+    "RULE_FIELDS",
+    "Round",
+    "competition_cancel",
+    "competition_create",
+    "competition_start",
+    "participant_register",
+    "replay_run",
+]

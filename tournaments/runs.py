@@ -1,0 +1,187 @@
+"""A tournament's runs as work: claimed by one worker at a time under a lease, executed as a
+replay of their competition (resumed where a dead worker left it), failed with a reason after
+a bounded number of attempts, and the tournament completed when none is left.
+
+Celery tasks (tasks.py) and `manage.py run_tournament` are the doors into these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from gauntlet.errors import ConflictError, DomainError
+
+from . import ports
+from .models import RunStatus, Tournament, TournamentRun
+
+logger = logging.getLogger(__name__)
+Status = Tournament.Status
+
+# How long a claim holds without a round finishing; renewed after every round.
+DEFAULT_LEASE_SECONDS = 900
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "TOURNAMENT_RUN_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+
+
+def _tournament_complete_if_done(tournament_id: int) -> None:
+    with transaction.atomic():
+        tournament = Tournament.objects.select_for_update().get(pk=tournament_id)
+        if tournament.status != Status.RUNNING:
+            return
+        if tournament.runs.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists():
+            return
+        tournament.status = Status.COMPLETED
+        tournament.completed_at = timezone.now()
+        tournament.save(update_fields=["status", "completed_at"])
+    logger.info("tournament %s completed", tournament_id)
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=RunStatus.PENDING) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+
+
+def _expired_runs_fail(queryset, now: datetime) -> None:
+    """A run whose worker vanished after its last allowed attempt fails instead of being retaken."""
+    lost = queryset.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now,
+                           attempts__gte=F("tournament__max_attempts"))
+    for run_id in lost.values_list("pk", flat=True):
+        TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
+            status=RunStatus.FAILED, finished_at=now, lease_expires_at=None,
+            error="the worker was lost (its lease expired) on the last allowed attempt",
+        )
+
+
+def run_claim(*, owner: str, run_id: int | None = None, tournament_id: int | None = None) -> TournamentRun | None:
+    """Take one run (that run, or the next of that tournament) for `owner`; None if there is none to take.
+
+    One conditional UPDATE per candidate: on PostgreSQL and SQLite alike exactly one claimer's
+    UPDATE matches the row, so no run is executed by two workers at once.
+    """
+    if (run_id is None) == (tournament_id is None):
+        raise ValueError("give a run_id or a tournament_id")
+    now = timezone.now()
+    runs = TournamentRun.objects.filter(tournament__status=Status.RUNNING)
+    runs = runs.filter(pk=run_id) if run_id is not None else runs.filter(tournament_id=tournament_id)
+    _expired_runs_fail(runs, now)
+    candidates = runs.filter(_claimable(now), attempts__lt=F("tournament__max_attempts"))
+    for candidate in candidates.order_by("window__index", "instance").values("pk", "attempts")[:20]:
+        claimed = TournamentRun.objects.filter(_claimable(now), pk=candidate["pk"], attempts=candidate["attempts"]).update(
+            status=RunStatus.RUNNING, claimed_by=owner[:100], attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds()), started_at=Coalesce(F("started_at"), now),
+        )
+        if claimed:
+            logger.info("run %s claimed by %s", candidate["pk"], owner)
+            return TournamentRun.objects.select_related("tournament", "competition").get(pk=candidate["pk"])
+    return None
+
+
+def _mine(run_id: int, owner: str):
+    return TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, claimed_by=owner[:100])
+
+
+def run_result(competition) -> dict:
+    """Final equity and return of every participant of a finished run's competition."""
+    latest = ports.EquitySnapshot.objects.filter(account__participant=OuterRef("pk")).order_by("-market_time", "-id")
+    rows = (
+        ports.Participant.objects.filter(competition=competition)
+        .annotate(final_equity=Subquery(latest.values("equity")[:1]))
+        .order_by("id")
+        .values("name", "llm_provider", "llm_model", "final_equity")
+    )
+    capital = Decimal(competition.initial_capital)
+    participants = []
+    for row in rows:
+        equity = row["final_equity"]
+        ret = None if equity is None else ((Decimal(equity) / capital - 1) * 100).quantize(Decimal("0.0001"))
+        participants.append({
+            "name": row["name"], "llm_provider": row["llm_provider"], "llm_model": row["llm_model"],
+            "final_equity": None if equity is None else str(equity), "return_pct": None if ret is None else str(ret),
+        })
+    return {"participants": participants}
+
+
+def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = None) -> TournamentRun:
+    """Replay a claimed run's competition to its end (resuming where it stopped), then record
+    how it ended: completed with its result, cancelled, or failed/back to pending on an error."""
+    run = TournamentRun.objects.select_related("tournament", "competition").get(pk=run_id)
+    if run.status != RunStatus.RUNNING or run.claimed_by != owner[:100]:
+        raise ConflictError(f"run {run_id} is not claimed by {owner}", code="not_claimed")
+    started = time.perf_counter()
+    checked = {"at": 0.0, "stop": False}
+
+    def on_round(progress) -> None:
+        # renews the lease; a zero count means this owner lost the run: stop after this round
+        kept = _mine(run_id, owner).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds()),
+            rounds_done=progress.rounds_done, llm_cost_usd=Decimal(progress.llm_cost_usd),
+        )
+        checked["stop"] = checked["stop"] or not kept
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if not checked["stop"] and now - checked["at"] > 2:
+            checked["at"] = now
+            checked["stop"] = not _mine(run_id, owner).filter(tournament__status=Status.RUNNING).exists()
+        return checked["stop"] or bool(stop and stop())
+
+    competition = run.competition
+    try:
+        if competition is None:
+            raise DomainError("the run's competition was deleted")
+        if competition.status != ports.Competition.Status.COMPLETED:
+            ports.replay_run(competition_id=competition.pk, until_end=True, on_round=on_round, should_stop=should_stop)
+        competition.refresh_from_db()
+    except Exception as exc:  # any failure is the run's, reported with its reason; never the worker's
+        logger.exception("run %s failed", run_id)
+        return run_fail(run_id=run_id, owner=owner, error=f"{type(exc).__name__}: {exc}",
+                        seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    now = timezone.now()
+    if competition.status == ports.Competition.Status.COMPLETED:
+        finished = ports.Round.objects.filter(competition=competition).exclude(status=ports.Round.Status.RUNNING)
+        from django.db.models import Sum
+
+        cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
+        _mine(run_id, owner).update(
+            status=RunStatus.COMPLETED, finished_at=now, lease_expires_at=None, error="",
+            seconds=F("seconds") + seconds, result=run_result(competition), rounds_done=finished.count(),
+            llm_cost_usd=cost,
+        )
+    elif competition.status == ports.Competition.Status.CANCELLED:
+        _mine(run_id, owner).update(status=RunStatus.CANCELLED, finished_at=now, lease_expires_at=None,
+                                    seconds=F("seconds") + seconds)
+    else:  # stopped early (tournament cancelled or lease lost): give the run back as it stands
+        _mine(run_id, owner).update(status=RunStatus.PENDING, lease_expires_at=None, claimed_by="",
+                                    attempts=F("attempts") - 1, seconds=F("seconds") + seconds)
+    _tournament_complete_if_done(run.tournament_id)
+    return TournamentRun.objects.get(pk=run_id)
+
+
+def run_fail(*, run_id: int, owner: str, error: str, seconds: float = 0.0) -> TournamentRun:
+    """Record a failed attempt: back to pending while attempts remain (the next attempt resumes
+    at the first round not completed), else failed for good, with the reason."""
+    run = TournamentRun.objects.select_related("tournament").get(pk=run_id)
+    final = run.attempts >= run.tournament.max_attempts
+    _mine(run_id, owner).update(
+        status=RunStatus.FAILED if final else RunStatus.PENDING, error=error[:2000], lease_expires_at=None,
+        claimed_by=owner[:100] if final else "", finished_at=timezone.now() if final else None,
+        seconds=F("seconds") + seconds,
+    )
+    if final:
+        _tournament_complete_if_done(run.tournament_id)
+    return TournamentRun.objects.get(pk=run_id)

@@ -1,0 +1,150 @@
+"""Decision cache: keyed by what decides an answer; a tournament re-run from its cache makes
+no model request and reproduces every fill and equity mark; read_only misses are errors."""
+
+import itertools
+import json
+from decimal import Decimal
+
+import httpx
+import pytest
+import respx
+
+from agents import cache as decision_cache
+from agents.models import DecisionCacheEntry, Invocation
+from agents.tests.conftest import HTTPX2Mocker  # noqa: F401  (registers respx's httpx2 mocker)
+from tournaments import runs, selectors, services
+from tournaments.models import TournamentRun
+from tournaments.tests.conftest import OPEN_BTC, START, scripted_lineup, tournament_fields
+from trading.models import EquitySnapshot, Fill
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "http://model.test/v1/chat/completions"
+CLOSE_BTC = {"reasoning": "take profit", "actions": [{"action": "close", "symbol": "BTC/USDT"}]}
+HOLD = {"reasoning": "wait", "actions": [{"action": "hold"}]}
+MODEL_ENTRY = {"name": "Model", "llm_provider": "openai_compatible", "llm_model": "local-7b",
+               "llm_config": {"base_url": "http://model.test/v1", "temperature": 0.7,
+                              "pricing": {"input_per_mtok": "1", "output_per_mtok": "2"}},
+               "api_key": "sk-local"}
+
+
+def _completion(decision: dict) -> httpx.Response:
+    return httpx.Response(200, json={
+        "id": "c", "object": "chat.completion", "created": 1, "model": "local-7b",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": json.dumps(decision)}}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050},
+    })
+
+
+def _model_answers():
+    """Answers that depend on how many calls came before: asked again, the model would differ."""
+    counter = itertools.count()
+    return lambda request: _completion([OPEN_BTC, HOLD, CLOSE_BTC][next(counter) % 3])
+
+
+def _run_all(tournament_id: int) -> None:
+    while (run := runs.run_claim(tournament_id=tournament_id, owner="test")) is not None:
+        runs.run_execute(run_id=run.pk, owner="test")
+
+
+def _fingerprint(tournament_id: int) -> dict:
+    """Every fill and equity mark of every run, by (window, instance) and participant name."""
+    prints = {}
+    for run in TournamentRun.objects.filter(tournament_id=tournament_id).select_related("window"):
+        account = {"account__participant__competition_id": run.competition_id}
+        fills = Fill.objects.filter(**account).order_by("market_time", "id").values_list(
+            "account__participant__name", "market_time", "symbol", "side", "quantity", "price", "fee", "realised_pnl")
+        marks = EquitySnapshot.objects.filter(**account).order_by("market_time", "id").values_list(
+            "account__participant__name", "market_time", "equity", "cash")
+        prints[(run.window.index, run.instance)] = {"fills": list(fills), "equity": list(marks), "result": run.result}
+    return prints
+
+
+def _fields(**overrides):
+    return tournament_fields(rules={}, entries=scripted_lineup() + [MODEL_ENTRY], **overrides)
+
+
+def test_the_key_changes_with_what_decides_an_answer_and_only_with_that():
+    base = {"provider": "openai", "model": "gpt", "config": {"temperature": 0.2, "timeout_seconds": 30},
+            "system_prompt": "s", "user_prompt": "u", "seed": 1}
+    key = decision_cache.decision_key(**base)
+    assert decision_cache.decision_key(**{**base, "config": {"temperature": 0.2, "timeout_seconds": 99}}) == key
+    for change in ({"config": {"temperature": 0.3}}, {"user_prompt": "u2"}, {"system_prompt": "s2"},
+                   {"seed": 2}, {"model": "gpt-2"}, {"provider": "deepseek"}):
+        assert decision_cache.decision_key(**{**base, **change}) != key, change
+
+
+def test_a_rerun_from_the_cache_calls_no_model_and_reproduces_every_fill_and_mark(market):
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        first = services.tournament_create(**_fields())
+        services.tournament_start(tournament_id=first.pk, enqueue=False)
+        _run_all(first.pk)
+        calls = route.call_count
+        # 2 windows x 2 instances x 4 agent rounds, each asked once and recorded once
+        assert calls == 16 and DecisionCacheEntry.objects.count() == 16
+        assert Fill.objects.filter(account__participant__name="Model").exists()
+        # the instance seed went out as the sampling seed
+        seeds = {json.loads(call.request.content)["seed"] for call in route.calls}
+        assert seeds == {7, 8}
+
+        again = services.tournament_create(**_fields(cache_mode="read_only"))
+        services.tournament_start(tournament_id=again.pk, enqueue=False)
+        _run_all(again.pk)
+        assert route.call_count == calls  # not one request
+
+    assert _fingerprint(again.pk) == _fingerprint(first.pk)
+    replayed = Invocation.objects.filter(round__competition__tournament_run__tournament=again, provider="openai_compatible")
+    assert replayed.count() == 16 and all(i.cached and i.cost_usd == 0 for i in replayed)
+    assert {i.input_tokens for i in replayed} == {1000}  # the recorded tokens, at no cost
+    assert selectors.tournament_progress(again.pk).cache_hits == 16
+    assert Decimal(selectors.tournament_progress(again.pk).llm_cost_usd) == 0
+    assert Decimal(selectors.tournament_progress(first.pk).llm_cost_usd) > 0
+
+
+def test_read_only_answers_a_miss_with_an_error_invocation_without_calling_the_model(market):
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        tournament = services.tournament_create(**_fields(cache_mode="read_only", instances=1, windows_spec={
+            "start": START.isoformat(), "count": 1, "length_minutes": 120}))
+        services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+        _run_all(tournament.pk)
+    assert route.call_count == 0
+    misses = Invocation.objects.filter(provider="openai_compatible")
+    assert misses.count() == 2
+    assert all(i.status == "error" and "cache miss" in i.error and not i.cached for i in misses)
+
+
+def test_cache_off_calls_the_model_every_time_and_records_nothing(market):
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        for _ in range(2):
+            tournament = services.tournament_create(**_fields(cache_mode="off", instances=1, windows_spec={
+                "start": START.isoformat(), "count": 1, "length_minutes": 120}))
+            services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+            _run_all(tournament.pk)
+    assert route.call_count == 4
+    assert not DecisionCacheEntry.objects.exists()
+    assert not Invocation.objects.filter(cached=True).exists()
+
+
+def test_a_bundle_imported_into_an_empty_cache_replays_the_tournament_without_a_model(market):
+    from tournaments import bundle
+
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        first = services.tournament_create(**_fields(instances=1))
+        services.tournament_start(tournament_id=first.pk, enqueue=False)
+        _run_all(first.pk)
+        exported = bundle.bundle_parse(bundle.bundle_lines(bundle.bundle_export(tournament_id=first.pk)))
+        assert len(exported["cache"]) == route.call_count == 8
+        DecisionCacheEntry.objects.all().delete()  # "elsewhere": nothing recorded but the bundle
+
+        copy, warnings = bundle.bundle_import(bundle=exported, cache_mode="read_only",
+                                              api_keys={"Model": "sk-local"})
+        assert warnings == []
+        services.tournament_start(tournament_id=copy.pk, enqueue=False)
+        _run_all(copy.pk)
+        assert route.call_count == 8
+    assert _fingerprint(copy.pk) == _fingerprint(first.pk)
