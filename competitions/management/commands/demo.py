@@ -48,7 +48,7 @@ class Command(BaseCommand):
         server = local_model.local_model_start(log_path=log_path)
         self.stdout.write(
             f"Local model {server.model} serving at {server.base_url} (log: {log_path}); "
-            "it takes 10-40 s per decision on 2 cores, so rounds slow down to its pace."
+            "on 2 cores it takes minutes per decision, and rounds wait for it."
         )
         return server
 
