@@ -12,9 +12,12 @@ No Django here: the test fixture starts the server before any database exists.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
+import sys
 import subprocess
 import time
 import urllib.error
@@ -127,7 +130,9 @@ def local_model_start(
     else:
         output = subprocess.DEVNULL
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+    )
     if log_path is not None:
         output.close()  # the child holds its own descriptor
     server = LocalModelServer(process=process, port=port, model="", log_path=log_path, command=command)
@@ -144,6 +149,14 @@ def local_model_start(
         time.sleep(0.25)
     local_model_stop(server)
     raise LocalModelError(f"the local model server did not answer within {ready_timeout:g} s{_log_tail(log_path)}")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux the kernel sends it SIGTERM when its parent dies, so a
+    demo or test run that is killed (not just stopped) leaves no model server behind."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def local_model_stop(server: LocalModelServer) -> None:
