@@ -1,5 +1,6 @@
 """Fixtures for round tests: a small hand-made replay dataset and fresh caches."""
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 
@@ -68,3 +69,21 @@ def fold_throttle_forgotten():
     rounds._last_fold.clear()
     yield
     rounds._last_fold.clear()
+
+
+@pytest.fixture(scope="session")
+def local_model_server(tmp_path_factory):
+    """SmolLM2-135M-Instruct served by llama.cpp's OpenAI-compatible server from .venv-llm,
+    on a free loopback port, for the whole session. Skipped without .venv-llm (`make llm`),
+    except in CI (CI=true), where a missing server must fail rather than pass unseen."""
+    from gauntlet import local_model
+
+    if local_model.venv_python() is None:
+        reason = f"no {local_model.LLM_VENV.name}: run `make llm` (compiles llama.cpp once, ~15 min)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI must run the real-model test: {reason}")
+        pytest.skip(reason)
+    log_path = tmp_path_factory.mktemp("local-model") / "server.log"
+    server = local_model.local_model_start(log_path=log_path)
+    yield server
+    local_model.local_model_stop(server)

@@ -7,7 +7,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from competitions.models import Competition
-from competitions.services import competition_create, competition_start, participant_register
+from competitions.services import (
+    competition_create,
+    competition_pause,
+    competition_resume,
+    competition_start,
+    participant_register,
+    participant_update,
+)
 
 DEMO_NAME = "Gauntlet demo: baselines on Binance history"
 DEMO_USER = "admin"
@@ -21,12 +28,21 @@ DEMO_MODELS = [
     ("DEEPSEEK_API_KEY", "deepseek", "deepseek-chat", "DeepSeek V3"),
     ("QWEN_API_KEY", "qwen", "qwen-plus", "Qwen Plus"),
 ]
+# The model `make demo` serves itself with DEMO_LOCAL_MODEL=1 (gauntlet.local_model).
+SHIPPED_MODEL_NAME = "SmolLM2 135M (local)"
+LOCAL_TIMEOUT_SECONDS = 120
+# On two busy cores it reads the six-symbol prompt at ~35 tokens/s: minutes, not seconds.
+SHIPPED_TIMEOUT_SECONDS = 300
 
 
 class Command(BaseCommand):
     help = "Create the demo admin user and demo competition if they do not exist yet."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--local-base-url", default="", help="the shipped local model's server (set by `demo`)")
+        parser.add_argument("--local-model", default="", help="the model name that server answers to")
+
+    def handle(self, *args, local_base_url="", local_model="", **options):
         if not settings.DEBUG:
             raise CommandError("demo_setup creates a known admin password; it only runs with DEBUG on")
         user_model = get_user_model()
@@ -52,6 +68,8 @@ class Command(BaseCommand):
                     llm_provider="baseline", llm_model=strategy,
                 )
         self._register_models(competition)
+        if local_base_url:
+            self._point_shipped_model(competition, local_base_url, local_model)
         if competition.status == Competition.Status.DRAFT:
             competition_start(competition_id=competition.pk)
             competition.refresh_from_db()
@@ -69,7 +87,7 @@ class Command(BaseCommand):
         if settings.DEMO_LOCAL_BASE_URL:
             wanted.append(
                 ("openai_compatible", settings.DEMO_LOCAL_MODEL, f"Local {settings.DEMO_LOCAL_MODEL}",
-                 {"base_url": settings.DEMO_LOCAL_BASE_URL, "timeout_seconds": 120})
+                 {"base_url": settings.DEMO_LOCAL_BASE_URL, "timeout_seconds": LOCAL_TIMEOUT_SECONDS})
             )
         for provider, model, name, config in wanted:
             if name not in taken and competition.participants.count() < competition.max_participants:
@@ -77,3 +95,25 @@ class Command(BaseCommand):
                     competition_id=competition.pk, name=name, llm_provider=provider, llm_model=model,
                     llm_config=config,
                 )
+
+    def _point_shipped_model(self, competition, base_url, model):
+        """Register the shipped model, or point it at this run's server: `demo` starts it on a
+        free port each time. A running competition's participants are locked, so it pauses
+        for the change."""
+        config = {"base_url": base_url, "timeout_seconds": SHIPPED_TIMEOUT_SECONDS}
+        participant = competition.participants.filter(name=SHIPPED_MODEL_NAME).first()
+        if participant is None:
+            if competition.participants.count() < competition.max_participants and not competition.is_finished:
+                participant_register(
+                    competition_id=competition.pk, name=SHIPPED_MODEL_NAME, llm_provider="openai_compatible",
+                    llm_model=model, llm_config=config,
+                )
+            return
+        if competition.is_finished or (participant.llm_config == config and participant.llm_model == model):
+            return
+        was_active = competition.status == Competition.Status.ACTIVE
+        if was_active:
+            competition_pause(competition_id=competition.pk)
+        participant_update(participant_id=participant.pk, llm_model=model, llm_config=config)
+        if was_active:
+            competition_resume(competition_id=competition.pk)
