@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from agents.registry import participant_training_cutoff
 from gauntlet.api_fields import UtcDateTime
 
 from ..models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
@@ -158,6 +159,14 @@ class ParticipantSerializer(ReadSerializer):
 
     has_api_key = serializers.BooleanField(read_only=True)
     llm_config = serializers.DictField(read_only=True)
+    training_cutoff = serializers.SerializerMethodField(
+        help_text="The model's training-data cutoff ('YYYY-MM' or 'YYYY-MM-DD'), null when unknown or a "
+        "built-in strategy; replay market time before it may be remembered (docs/memory.md)"
+    )
+    training_cutoff_source = serializers.SerializerMethodField(
+        help_text="Where the cutoff comes from: a provider page (agents/model_registry.json) or "
+        "llm_config.training_cutoff"
+    )
 
     class Meta:
         model = Participant
@@ -172,8 +181,18 @@ class ParticipantSerializer(ReadSerializer):
             "status",
             "status_reason",
             "joined_at",
+            "training_cutoff",
+            "training_cutoff_source",
         ]
         read_only_fields = fields
+
+    def get_training_cutoff(self, participant) -> str | None:
+        entry = participant_training_cutoff(participant)
+        return entry.training_cutoff if entry else None
+
+    def get_training_cutoff_source(self, participant) -> str | None:
+        entry = participant_training_cutoff(participant)
+        return entry.source if entry else None
 
 
 class ParticipantRegisteredSerializer(ParticipantSerializer):
