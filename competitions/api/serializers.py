@@ -40,6 +40,12 @@ class CompetitionSerializer(ReadSerializer):
     participant_count = serializers.IntegerField(
         read_only=True, help_text="Registered participants (any status)"
     )
+    real_symbols = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="The instruments behind the symbols (a masked competition's symbols are ASSET_1, ...)",
+    )
+    real_start_time = UtcDateTime(read_only=True, help_text="start_time in the real world (masked: shifted back)")
+    real_end_time = UtcDateTime(read_only=True, help_text="end_time in the real world")
 
     class Meta:
         model = Competition
@@ -70,6 +76,10 @@ class CompetitionSerializer(ReadSerializer):
             "financing_rate_pct_annual",
             "seed",
             "prompt_leaderboard",
+            "masked",
+            "real_symbols",
+            "real_start_time",
+            "real_end_time",
             "market_time",
             "created_at",
             "started_at",
@@ -140,6 +150,11 @@ class CompetitionWriteSerializer(StrictSerializer):
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
     prompt_leaderboard = serializers.BooleanField(required=False)
+    masked = serializers.BooleanField(
+        required=False,
+        help_text="Replay a masked world (docs/memory.md): give symbols and times in real terms; reads return "
+        "the masked ones, with real_symbols, real_start_time and real_end_time",
+    )
 
     def validate(self, attrs):
         unknown = set(attrs) - COMPETITION_FIELDS
