@@ -475,6 +475,12 @@ def _leaderboard_fields() -> dict:
         "status": serializers.CharField(),
         "is_baseline": serializers.BooleanField(),
         "is_benchmark": serializers.BooleanField(),
+        "in_sample": serializers.BooleanField(
+            allow_null=True, required=False, default=None,
+            help_text="The replay's market time is before the model's training cutoff: the result may come "
+            "from memory (docs/memory.md). false: masked, live, a built-in strategy or after the cutoff; "
+            "null: cutoff unknown",
+        ),
     }
     for column in ROW_COLUMNS:
         if column in INT_COLUMNS:
