@@ -162,6 +162,7 @@ def competition_update(*, competition_id: int, **fields: Any) -> Competition:
     if competition.is_finished:
         raise ConflictError(f"a {competition.status} competition cannot be changed", code="competition_finished")
     fields = _coerce_decimals(fields)
+    fields = _real_terms(competition, fields)
     kept_mask = _competition_unmask(competition)  # a masked competition is edited in real terms
     competition_check_locked_rules(competition, fields)
     for name, value in fields.items():
@@ -436,6 +437,21 @@ def competition_mask_apply(competition: Competition, *, keep: dict | None = None
     competition.start_time = mask.masked_time(competition.start_time)
     competition.end_time = mask.masked_time(competition.end_time)
     competition.mask = mask.to_dict()
+
+
+def _real_terms(competition: Competition, fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields for a masked competition in real terms: a form that sends back what it was shown
+    (masked names, the stored masked times) means the real ones."""
+    if not competition.mask:
+        return fields
+    out = dict(fields)
+    if isinstance(out.get("symbols"), list):
+        names = competition.mask["symbols"]
+        out["symbols"] = [names.get(symbol, symbol) if isinstance(symbol, str) else symbol for symbol in out["symbols"]]
+    for name, real in (("start_time", competition.real_start_time), ("end_time", competition.real_end_time)):
+        if name in out and out[name] == getattr(competition, name):
+            out[name] = real
+    return out
 
 
 def _competition_unmask(competition: Competition) -> dict | None:

@@ -136,3 +136,19 @@ def test_masking_changes_no_baseline_result(replay_market, strategy):
     assert masked_curve == real_curve  # to the last stored digit, at the same (real) moments
     if strategy == "buy_and_hold":
         assert len({equity for _, equity, _ in real_curve}) > 1  # it traded: the test can fail
+
+
+def test_a_masked_competition_is_edited_in_real_terms_and_stays_masked(replay_market):
+    competition = _competition(replay_market, masked=True)
+    shown = {"symbols": list(competition.symbols), "start_time": competition.start_time}  # what a form shows
+
+    same = services.competition_update(competition_id=competition.pk, **shown, name="renamed")
+    assert (same.symbols, same.start_time, same.mask) == (competition.symbols, competition.start_time,
+                                                           competition.mask)
+
+    longer = services.competition_update(competition_id=competition.pk, end_time=START + timedelta(hours=30))
+    assert longer.real_end_time == START + timedelta(hours=30)
+    assert longer.end_time - longer.start_time == timedelta(hours=30)
+
+    plain = services.competition_update(competition_id=competition.pk, masked=False)
+    assert (plain.symbols, plain.start_time, plain.mask) == (REAL, START, {})
