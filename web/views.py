@@ -279,7 +279,10 @@ def _compare_context(
 ) -> dict:
     comparison = page_queries.compare_get(competition, participant_ids=chosen_ids, statistic=statistic)
     colors = _colors(known)
+    in_sample = selectors.in_sample_map(competition)  # results a model may answer from memory
     return {
+        "in_sample": in_sample,
+        "in_sample_any": any(in_sample.get(row.participant_id) for row in comparison.rows),
         "competition": competition,
         "comparison": comparison,
         "columns": COMPARE_COLUMNS,

@@ -64,3 +64,18 @@ def test_the_leaderboard_api_and_page_mark_in_sample_rows(client_with_key, clien
     page = client.get(reverse("competition-dashboard", args=[competition.pk])).content.decode()
     assert page.count(">in-sample</span>") == 1
     assert "may come from memory" in page
+
+
+def test_the_compare_page_marks_in_sample_participants(client):
+    competition = CompetitionFactory(start_time=datetime(2024, 3, 1, tzinfo=UTC))
+    remembered = _participant(competition, "gpt-5")
+    fresh = _participant(competition, "gpt-4o")
+
+    html = client.get(
+        reverse("competition-compare", args=[competition.pk]), {"p": [remembered.pk, fresh.pk]}
+    ).content.decode()
+
+    metrics = html.split('id="compare-metrics"', 1)[1].split("</thead>", 1)[0]
+    assert metrics.count(">in-sample</span>") == 1
+    assert metrics.index(">in-sample</span>") < metrics.index(fresh.name)  # on gpt-5's column, the first
+    assert "may come from memory" in html
