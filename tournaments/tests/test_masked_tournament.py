@@ -9,6 +9,7 @@ import pytest
 from analytics.memory_gap import memory_gaps
 from analytics.tournament import RunResult
 from tournaments import runs, services
+from tournaments.memory import tournament_memory_gap
 from tournaments.models import TournamentRun
 from tournaments.tests.conftest import tournament_fields
 
@@ -55,3 +56,9 @@ def test_the_same_lineup_runs_masked_and_unmasked_with_the_same_baseline_results
 
     gaps = {gap.agent: gap for gap in memory_gaps(_results(plain), masked_runs=_results(masked), resamples=200)}
     assert gaps["Hold"].masked.value == 0 and gaps["Hold"].masked.windows == 2
+
+    report = {gap.agent: gap for gap in tournament_memory_gap(
+        tournament_id=plain[0].tournament_id, masked_tournament_id=masked[0].tournament_id, resamples=200)}
+    assert set(report) == {"Hold", "Revert"}
+    assert report["Hold"].masked.value == 0 and report["Hold"].masked.interval.low == 0
+    assert report["Hold"].cutoff is None  # code has no training cutoff
