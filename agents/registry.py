@@ -76,7 +76,7 @@ def model_lookup(provider: str, model: str) -> ModelEntry | None:
     name = aliases.get(name, name)
     if name in models:
         return models[name]
-    matches = [key for key in models if name.startswith(key + "-") or name.startswith(key + ":")]
+    matches = [key for key in models if name.startswith((key + "-", key + ":"))]
     if not matches:
         return None
     return models[max(matches, key=len)]

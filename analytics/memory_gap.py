@@ -22,7 +22,13 @@ from datetime import datetime
 
 import numpy as np
 
-from analytics.resampling import DEFAULT_RESAMPLES, Interval, bootstrap_indices, bootstrap_interval, percentile_interval
+from analytics.resampling import (
+    DEFAULT_RESAMPLES,
+    Interval,
+    bootstrap_indices,
+    bootstrap_interval,
+    percentile_interval,
+)
 from analytics.tournament import RunResult, paired_differences, window_values
 
 

@@ -7,10 +7,10 @@ from unittest import mock
 
 import pytest
 
+from agents.decision import DecisionRules, decision_validate
 from agents.invoke import AgentOutcome
 from agents.models import Invocation
 from agents.providers.base import AgentResponse
-from agents.decision import DecisionRules, decision_validate
 from competitions import services
 from competitions.rounds import invoke as round_invoke
 from competitions.rounds.replay import replay_run
