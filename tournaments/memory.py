@@ -46,3 +46,24 @@ def tournament_memory_gap(
         cutoffs[entry.name] = known.cutoff_end if known else None
     return memory_gaps(runs, masked_runs=masked_runs, window_starts=starts, cutoffs=cutoffs,
                        resamples=resamples, seed=seed, level=level)
+
+
+def tournament_in_sample(*, tournament_id: int) -> dict[tuple[str, int], bool | None]:
+    """(entry name, window index) -> in-sample for this tournament's runs: the window starts
+    before the entry's training cutoff (never when the rules mask the runs; None: unknown).
+    What a ranking reads to show in-sample results apart, or to leave them out."""
+    from .models import Tournament, TournamentWindow
+
+    tournament = Tournament.objects.get(pk=tournament_id)
+    masked = bool((tournament.rules or {}).get("masked"))
+    windows = list(TournamentWindow.objects.filter(tournament_id=tournament_id).values_list("index", "start_time"))
+    flags: dict[tuple[str, int], bool | None] = {}
+    for entry in TournamentEntry.objects.filter(tournament_id=tournament_id):
+        known = participant_training_cutoff(entry)
+        is_code = entry.llm_provider in ("baseline", "scripted")
+        for index, start in windows:
+            if masked or is_code:
+                flags[(entry.name, index)] = False
+            else:
+                flags[(entry.name, index)] = None if known is None else start < known.cutoff_end
+    return flags

@@ -62,3 +62,19 @@ def test_the_same_lineup_runs_masked_and_unmasked_with_the_same_baseline_results
     assert set(report) == {"Hold", "Revert"}
     assert report["Hold"].masked.value == 0 and report["Hold"].masked.interval.low == 0
     assert report["Hold"].cutoff is None  # code has no training cutoff
+
+
+def test_windows_before_an_entrys_cutoff_are_in_sample_unless_masked(market):
+    from tournaments.memory import tournament_in_sample
+
+    lineup = [*LINEUP, {"name": "Model", "llm_provider": "openai", "llm_model": "gpt-4o-mini",
+                        "llm_config": {"training_cutoff": "2025-01-01"}}]  # the first window's day
+    windows = {"start": "2025-01-01T00:00:00Z", "count": 2, "length_minutes": 240, "step_minutes": 1440}
+    plain = services.tournament_create(**tournament_fields(name="Plain", entries=lineup, windows_spec=windows))
+    masked = services.tournament_create(**tournament_fields(name="Masked", entries=lineup, windows_spec=windows,
+                                                            rules={"masked": True}))
+
+    flags = tournament_in_sample(tournament_id=plain.pk)
+    assert (flags[("Model", 0)], flags[("Model", 1)]) == (True, False)
+    assert flags[("Hold", 0)] is False
+    assert not any(tournament_in_sample(tournament_id=masked.pk).values())
