@@ -79,3 +79,17 @@ def test_the_compare_page_marks_in_sample_participants(client):
     assert metrics.count(">in-sample</span>") == 1
     assert metrics.index(">in-sample</span>") < metrics.index(fresh.name)  # on gpt-5's column, the first
     assert "may come from memory" in html
+
+
+def test_the_api_creates_a_masked_competition_from_real_terms_and_shows_both(client_with_key, replay_market):
+    body = {"name": "Masked", "start_time": "2025-01-01T00:00:00Z", "end_time": "2025-01-01T06:00:00Z",
+            "mode": "replay", "dataset": replay_market, "symbols": ["BTC/USDT", "ETH/USDT"], "masked": True}
+
+    response = client_with_key.post("/api/v1/competitions", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["masked"] is True
+    assert sorted(data["symbols"]) == ["ASSET_1", "ASSET_2"]
+    assert data["real_symbols"] == ["BTC/USDT", "ETH/USDT"]
+    assert data["real_start_time"] == "2025-01-01T00:00:00Z" and not data["start_time"].startswith("2025")
