@@ -72,12 +72,17 @@ class CompetitionRules:
     invocation_interval_minutes: int = 60
     prompt_leaderboard: bool = False
     seed: int = 0
+    # a masked replay (docs/memory.md): the prompt shows no real instrument, even in its example
+    masked: bool = False
 
     @classmethod
     def from_competition(cls, competition: Any) -> CompetitionRules:
         """Read the same-named attributes off a Competition (or anything shaped like one)."""
         values = {name: getattr(competition, name) for name in _RULE_FIELDS}
         values["symbols"] = tuple(values["symbols"] or ())
+        if getattr(competition, "masked", False):  # its name may say what market it replays
+            values["name"] = f"Masked market {values['seed']}"
+            values["masked"] = True
         for name in _DECIMAL_FIELDS:
             values[name] = Decimal(str(values[name]))
         return cls(**values)

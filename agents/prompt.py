@@ -52,6 +52,13 @@ PROMPTLESS_NOTE = "(built-in strategy: reads market snapshot directly; no prompt
 MARKET_CACHE_SIZE = 8
 
 
+# The example of a masked replay: masked names and price levels, as its market shows them.
+MASKED_EXAMPLE_DECISION: dict = json.loads(
+    json.dumps(EXAMPLE_DECISION).replace("BTC/USDT", "ASSET_1").replace("ETH/USDT", "ASSET_2").replace("BTC", "ASSET_1")
+    .replace("58500", "118.5").replace("64000", "129").replace("3050", "152.5")
+)
+
+
 @dataclass(frozen=True)
 class Prompt:
     system: str
@@ -158,7 +165,7 @@ def _system_prompt_cached(rules: CompetitionRules) -> str:
 def _system_prompt_text(rules: CompetitionRules) -> str:
     symbols = ", ".join(rules.symbols)
     schema = json.dumps(DECISION_SCHEMA, separators=(",", ":"))
-    example = json.dumps(EXAMPLE_DECISION, separators=(",", ":"))
+    example = json.dumps(MASKED_EXAMPLE_DECISION if rules.masked else EXAMPLE_DECISION, separators=(",", ":"))
     financing = ""
     if rules.financing_rate_pct_annual:
         financing = (

@@ -8,6 +8,7 @@ A participant's API key is write-only here: the form shows whether one is set.
 from django.contrib import admin, messages
 from django.db.models import Count
 
+from agents.registry import participant_training_cutoff
 from gauntlet.errors import DomainError
 
 from . import services
@@ -172,10 +173,10 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_select_related = ["competition"]
     actions = [disqualify_participants]
     # Status changes come from the engine (liquidation) or the disqualify action, never by hand.
-    readonly_fields = ["status", "status_reason", "api_key_set", "joined_at"]
+    readonly_fields = ["status", "status_reason", "api_key_set", "joined_at", "training_cutoff"]
     fieldsets = [
         (None, {"fields": ["competition", "name", "llm_provider", "llm_model", "status", "status_reason",
-                           "joined_at"]}),
+                           "joined_at", "training_cutoff"]}),
         ("Model settings", {"fields": CONFIG_FIELD_NAMES, "description": "Stored as the participant's "
                             "llm_config. Leave a field blank for the provider's default."}),
         ("API key", {"fields": ["api_key", "clear_api_key", "api_key_set"]}),
@@ -184,6 +185,12 @@ class ParticipantAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="API key set")
     def api_key_set(self, obj):
         return obj.has_api_key
+
+    @admin.display(description="Training cutoff")
+    def training_cutoff(self, obj):
+        # read-only: set it with the llm_config key training_cutoff ("YYYY-MM" or "YYYY-MM-DD")
+        entry = participant_training_cutoff(obj) if obj.pk else None
+        return f"{entry.training_cutoff} ({entry.source})" if entry else "unknown"
 
     def save_model(self, request, obj, form, change):
         # The call the form rehearsed (participant_register or participant_update), for real.

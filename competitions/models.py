@@ -97,6 +97,14 @@ class Competition(models.Model):
     financing_rate_pct_annual = pct_field("3", help_text="Overnight financing of non-crypto CFDs, % a year")
 
     seed = models.PositiveIntegerField(default=0)
+    # Masked replay (marketdata.masking, docs/memory.md): symbols, start_time and end_time
+    # hold the masked world the engine and the agents see; `mask` maps it back to the real one.
+    masked = models.BooleanField(
+        default=False,
+        help_text="Replay a masked world: symbols renamed, time shifted by whole weeks, prices rescaled, "
+        "so a model cannot recognise the history it is replayed on",
+    )
+    mask = models.JSONField(default=dict, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=CompetitionStatus.choices, default=CompetitionStatus.DRAFT)
     prompt_leaderboard = models.BooleanField(
         default=False, help_text="Show agents the leaderboard in their prompt"
@@ -161,6 +169,7 @@ class Competition(models.Model):
             models.CheckConstraint(
                 condition=~Q(mode="replay") | ~Q(dataset=""), name="competition_replay_needs_dataset"
             ),
+            models.CheckConstraint(condition=Q(masked=False) | Q(mode="replay"), name="competition_masked_is_replay"),
         ]
 
     def __str__(self):
@@ -169,6 +178,20 @@ class Competition(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.COMPLETED, self.Status.CANCELLED}
+
+    @property
+    def real_start_time(self):
+        """start_time in the real world (a masked competition stores the masked one)."""
+        return self.start_time - timedelta(weeks=self.mask["shift_weeks"]) if self.mask else self.start_time
+
+    @property
+    def real_end_time(self):
+        return self.end_time - timedelta(weeks=self.mask["shift_weeks"]) if self.mask else self.end_time
+
+    @property
+    def real_symbols(self) -> list[str]:
+        names = (self.mask or {}).get("symbols", {})
+        return [names.get(symbol, symbol) for symbol in self.symbols or []]
 
 
 class Participant(models.Model):

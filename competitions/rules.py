@@ -23,7 +23,7 @@ RULE_FIELDS = (  # in the order the admin shows them
     "initial_capital", "max_leverage", "max_position_size_pct",
     "margin_requirement_pct", "maintenance_margin_pct",
     "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
-    "max_participants", "seed",
+    "max_participants", "seed", "masked",
 )  # fmt: skip
 
 # the rule fields the engine reads (engine.Rules' own fields, minus what it derives)

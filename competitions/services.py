@@ -45,7 +45,7 @@ COMPETITION_FIELDS = {
     "max_leverage", "max_position_size_pct", "allowed_asset_classes", "margin_requirement_pct",
     "maintenance_margin_pct", "max_participants", "market_hours_only", "mode", "dataset", "timeframe",
     "symbols", "fee_pct", "spread_bps", "slippage_bps", "funding_rate_pct_8h", "financing_rate_pct_annual",
-    "seed", "prompt_leaderboard",
+    "seed", "prompt_leaderboard", "masked",
 }  # fmt: skip
 
 
@@ -147,6 +147,7 @@ def competition_create(**fields: Any) -> Competition:
         raise DomainError(f"unknown competition field(s): {sorted(unknown)}")
     competition = Competition(**_coerce_decimals(fields))
     competition_validate(competition)
+    competition_mask_apply(competition)
     competition.save()
     logger.info("competition %s created: %s", competition.pk, competition.name)
     return competition
@@ -161,10 +162,13 @@ def competition_update(*, competition_id: int, **fields: Any) -> Competition:
     if competition.is_finished:
         raise ConflictError(f"a {competition.status} competition cannot be changed", code="competition_finished")
     fields = _coerce_decimals(fields)
+    fields = _real_terms(competition, fields)
+    kept_mask = _competition_unmask(competition)  # a masked competition is edited in real terms
     competition_check_locked_rules(competition, fields)
     for name, value in fields.items():
         setattr(competition, name, value)
     competition_validate(competition)
+    competition_mask_apply(competition, keep=None if competition.status == Status.DRAFT else kept_mask)
     competition.save()
     return competition
 
@@ -403,3 +407,58 @@ def participants_liquidate(*, participant_ids: list[int]) -> None:
     Participant.objects.filter(pk__in=participant_ids, status=Participant.Status.ACTIVE).update(
         status=Participant.Status.LIQUIDATED, status_reason="margin close-out left no equity"
     )
+
+
+def competition_mask_apply(competition: Competition, *, keep: dict | None = None) -> None:
+    """Turn a validated, real-world masked competition into its masked world (in memory):
+    masked symbols and times, and the mask that maps them back (marketdata.masking).
+
+    `keep` re-applies an existing mask (a running competition's end_time edit) instead of
+    deriving it again from the data."""
+    from marketdata.masking import Mask, mask_derive
+    from marketdata.sources import MarketDataError
+
+    if not competition.masked:
+        competition.mask = {}
+        return
+    if competition.mode != Competition.Mode.REPLAY:
+        raise DomainError("only a replay competition can be masked", field="masked")
+    if keep:
+        mask = Mask.from_dict(keep)
+    else:
+        try:
+            mask = mask_derive(
+                dataset=competition.dataset, timeframe=competition.timeframe, symbols=list(competition.symbols),
+                start_time=competition.start_time, seed=competition.seed,
+            )
+        except MarketDataError as exc:
+            raise DomainError(f"cannot mask this replay: {exc}", field="masked") from exc
+    competition.symbols = [mask.masked_symbol(symbol) for symbol in competition.symbols]
+    competition.start_time = mask.masked_time(competition.start_time)
+    competition.end_time = mask.masked_time(competition.end_time)
+    competition.mask = mask.to_dict()
+
+
+def _real_terms(competition: Competition, fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields for a masked competition in real terms: a form that sends back what it was shown
+    (masked names, the stored masked times) means the real ones."""
+    if not competition.mask:
+        return fields
+    out = dict(fields)
+    if isinstance(out.get("symbols"), list):
+        names = competition.mask["symbols"]
+        out["symbols"] = [names.get(symbol, symbol) if isinstance(symbol, str) else symbol for symbol in out["symbols"]]
+    for name, real in (("start_time", competition.real_start_time), ("end_time", competition.real_end_time)):
+        if name in out and out[name] == getattr(competition, name):
+            out[name] = real
+    return out
+
+
+def _competition_unmask(competition: Competition) -> dict | None:
+    """Put a masked competition back in real terms (in memory); returns the mask it had."""
+    mask = competition.mask or None
+    if mask:
+        competition.symbols = competition.real_symbols
+        competition.start_time, competition.end_time = competition.real_start_time, competition.real_end_time
+        competition.mask = {}
+    return mask

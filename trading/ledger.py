@@ -35,7 +35,8 @@ def instrument_spec(symbol: str, row=None) -> engine.Instrument:
         return engine.Instrument(
             symbol=symbol,
             asset_class=row.asset_class,
-            quantity_step=Decimal(1).scaleb(-row.quantity_precision),
+            # a masked instrument (marketdata.masking) carries its exact, scaled step
+            quantity_step=getattr(row, "quantity_step", None) or Decimal(1).scaleb(-row.quantity_precision),
             min_quantity=row.min_quantity or None,
         )
     return engine.Instrument(symbol=symbol, asset_class=symbol_asset_class(symbol))

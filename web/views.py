@@ -177,7 +177,10 @@ def _dashboard_context(competition: Competition, sort: str) -> dict:
         )
     rounds = page_queries.round_summary(competition)
     market_at, quotes = selectors.market_quotes(competition)
+    in_sample = selectors.in_sample_map(competition)  # results a model may answer from memory
     return {
+        "in_sample": in_sample,
+        "in_sample_any": any(in_sample.values()),
         "competition": competition,
         "sort": sort,
         "rows": rows,
@@ -276,7 +279,10 @@ def _compare_context(
 ) -> dict:
     comparison = page_queries.compare_get(competition, participant_ids=chosen_ids, statistic=statistic)
     colors = _colors(known)
+    in_sample = selectors.in_sample_map(competition)  # results a model may answer from memory
     return {
+        "in_sample": in_sample,
+        "in_sample_any": any(in_sample.get(row.participant_id) for row in comparison.rows),
         "competition": competition,
         "comparison": comparison,
         "columns": COMPARE_COLUMNS,

@@ -49,5 +49,10 @@ class LeaderboardView(ApiView):
             limit=query.get("limit"),
             include_benchmark=query["include_benchmark"],
         )
+        in_sample = selectors.in_sample_map(selectors.competition_get(competition_id=competition_id))
+        rows = [
+            {**row.as_dict(), "in_sample": in_sample.get(row.participant_id)} if hasattr(row, "as_dict") else row
+            for row in rows
+        ]
         body = {"competition_id": competition_id, "metric": query["metric"], "results": rows}
         return Response(LeaderboardSerializer(body).data)

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from agents.registry import participant_training_cutoff
 from gauntlet.api_fields import UtcDateTime
 
 from ..models import ASSET_CLASSES, TIMEFRAMES, Competition, Participant, Round
@@ -39,6 +40,12 @@ class CompetitionSerializer(ReadSerializer):
     participant_count = serializers.IntegerField(
         read_only=True, help_text="Registered participants (any status)"
     )
+    real_symbols = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="The instruments behind the symbols (a masked competition's symbols are ASSET_1, ...)",
+    )
+    real_start_time = UtcDateTime(read_only=True, help_text="start_time in the real world (masked: shifted back)")
+    real_end_time = UtcDateTime(read_only=True, help_text="end_time in the real world")
 
     class Meta:
         model = Competition
@@ -69,6 +76,10 @@ class CompetitionSerializer(ReadSerializer):
             "financing_rate_pct_annual",
             "seed",
             "prompt_leaderboard",
+            "masked",
+            "real_symbols",
+            "real_start_time",
+            "real_end_time",
             "market_time",
             "created_at",
             "started_at",
@@ -139,6 +150,11 @@ class CompetitionWriteSerializer(StrictSerializer):
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
     prompt_leaderboard = serializers.BooleanField(required=False)
+    masked = serializers.BooleanField(
+        required=False,
+        help_text="Replay a masked world (docs/memory.md): give symbols and times in real terms; reads return "
+        "the masked ones, with real_symbols, real_start_time and real_end_time",
+    )
 
     def validate(self, attrs):
         unknown = set(attrs) - COMPETITION_FIELDS
@@ -158,6 +174,14 @@ class ParticipantSerializer(ReadSerializer):
 
     has_api_key = serializers.BooleanField(read_only=True)
     llm_config = serializers.DictField(read_only=True)
+    training_cutoff = serializers.SerializerMethodField(
+        help_text="The model's training-data cutoff ('YYYY-MM' or 'YYYY-MM-DD'), null when unknown or a "
+        "built-in strategy; replay market time before it may be remembered (docs/memory.md)"
+    )
+    training_cutoff_source = serializers.SerializerMethodField(
+        help_text="Where the cutoff comes from: a provider page (agents/model_registry.json) or "
+        "llm_config.training_cutoff"
+    )
 
     class Meta:
         model = Participant
@@ -172,8 +196,18 @@ class ParticipantSerializer(ReadSerializer):
             "status",
             "status_reason",
             "joined_at",
+            "training_cutoff",
+            "training_cutoff_source",
         ]
         read_only_fields = fields
+
+    def get_training_cutoff(self, participant) -> str | None:
+        entry = participant_training_cutoff(participant)
+        return entry.training_cutoff if entry else None
+
+    def get_training_cutoff_source(self, participant) -> str | None:
+        entry = participant_training_cutoff(participant)
+        return entry.source if entry else None
 
 
 class ParticipantRegisteredSerializer(ParticipantSerializer):
@@ -441,6 +475,12 @@ def _leaderboard_fields() -> dict:
         "status": serializers.CharField(),
         "is_baseline": serializers.BooleanField(),
         "is_benchmark": serializers.BooleanField(),
+        "in_sample": serializers.BooleanField(
+            allow_null=True, required=False, default=None,
+            help_text="The replay's market time is before the model's training cutoff: the result may come "
+            "from memory (docs/memory.md). false: masked, live, a built-in strategy or after the cutoff; "
+            "null: cutoff unknown",
+        ),
     }
     for column in ROW_COLUMNS:
         if column in INT_COLUMNS:

@@ -36,6 +36,7 @@ from django.utils import timezone
 from agents.context import CompetitionRules
 from agents.models import Invocation
 from agents.providers import IN_PROCESS_PROVIDERS
+from marketdata.masking import masked_source
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
 from marketdata.sources import MarketDataError, get_source
@@ -61,8 +62,9 @@ _last_fold: dict[int, float] = {}
 
 
 def price_source_for(competition: Competition):
-    if competition.mode == Competition.Mode.REPLAY:
-        return get_source("replay", dataset=competition.dataset, timeframe=competition.timeframe)
+    if competition.mode == Competition.Mode.REPLAY:  # a masked competition sees its masked world
+        return masked_source(get_source("replay", dataset=competition.dataset, timeframe=competition.timeframe),
+                             competition.mask)
     return get_source("live", timeframe=competition.timeframe)
 
 

@@ -109,3 +109,7 @@ __all__ = [
     "significance_matrix",
     "trade_export_rows",
 ]
+
+# Appended: whether a result may come from a model's memory (issue 16).
+from competitions.selectors.memory import competition_in_sample, in_sample_map, participant_in_sample  # noqa: E402
+__all__ += ["competition_in_sample", "in_sample_map", "participant_in_sample"]

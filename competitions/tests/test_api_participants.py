@@ -294,3 +294,26 @@ def test_registration_answers_pathological_json_with_a_400(client_with_key, body
         if message:
             assert response.json()[field] == message
     assert not Participant.objects.exists()
+
+
+def test_participants_show_their_training_cutoff_and_its_source(client_with_key):
+    competition = CompetitionFactory()
+    known = ParticipantFactory(competition=competition, llm_provider="openai", llm_model="gpt-4o-2024-08-06")
+    overridden = ParticipantFactory(
+        competition=competition, llm_provider="deepseek", llm_model="deepseek-chat",
+        llm_config={"training_cutoff": "2024-07"},
+    )
+    baseline = ParticipantFactory(competition=competition)
+
+    rows = {
+        row["id"]: row
+        for row in client_with_key.get(f"/api/v1/participants/competitions/{competition.pk}/all").json()[
+            "results"
+        ]
+    }
+
+    assert rows[known.pk]["training_cutoff"] == "2023-10-01"
+    assert rows[known.pk]["training_cutoff_source"].startswith("https://platform.openai.com/")
+    assert rows[overridden.pk]["training_cutoff"] == "2024-07"
+    assert rows[overridden.pk]["training_cutoff_source"] == "llm_config.training_cutoff"
+    assert rows[baseline.pk]["training_cutoff"] is None
