@@ -27,3 +27,13 @@ def instrument_catalogue(request):
         if not Instrument.objects.exists():
             importlib.import_module("marketdata.migrations.0002_seed_instruments").seed(apps, None)
     yield
+
+
+@pytest.fixture(autouse=True)
+def provider_limits_empty():
+    """Provider limit buckets and Retry-After pauses (agents.limits) are process-wide (or in
+    Redis): each test starts with full buckets, whatever the previous one spent or was told."""
+    from agents.limits import limits_reset
+
+    limits_reset()
+    yield

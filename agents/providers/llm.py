@@ -42,6 +42,7 @@ import anthropic
 import httpx2
 import openai
 
+from agents import limits
 from agents.context import AgentContext
 from agents.decision import DECISION_SCHEMA
 from agents.providers.base import (
@@ -197,6 +198,51 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
+def _reservation(context: AgentContext, max_tokens: int) -> int:
+    """Tokens a call is admitted with: the prompt (~4 characters a token) plus max_tokens,
+    as providers count it; settled with the reported usage afterwards."""
+    return (len(context.system_prompt) + len(context.user_prompt)) // 4 + max_tokens
+
+
+def _limited(
+    *,
+    provider: str,
+    endpoint: str,
+    config: dict,
+    tokens: int,
+    meter: limits.Meter,
+    send: Callable[[], Any],
+    usage: Callable[[Any], int],
+) -> Any:
+    """One request inside the endpoint's provider limits (agents.limits), SDK errors translated.
+
+    A Retry-After from the server pauses the endpoint for every worker, not only this call.
+    """
+    try:
+        with limits.slot(provider=provider, base_url=endpoint, config=config, tokens=tokens, meter=meter) as held:
+            try:
+                result = send()
+            except Exception as exc:
+                error = _translate(exc)
+                if isinstance(error, RetryableError) and error.retry_after:
+                    held.pause(error.retry_after)
+                raise error from exc
+            held.used(usage(result))
+            return result
+    except limits.LimitWaitExceeded as exc:
+        raise PermanentError(str(exc)) from exc
+
+
+def _anthropic_usage(message: Any) -> int:
+    usage = getattr(message, "usage", None)
+    return int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+
+
+def _chat_usage(completion: Any) -> int:
+    usage = getattr(completion, "usage", None)
+    return int(getattr(usage, "prompt_tokens", 0) or 0) + int(getattr(usage, "completion_tokens", 0) or 0)
+
+
 class AnthropicAgent:
     provider = "anthropic"
 
@@ -241,11 +287,15 @@ class AnthropicAgent:
         if temperature is not None:
             request["extra_body"] = {"temperature": temperature}
 
+        meter = limits.Meter()
+        endpoint = str(client.base_url)
+        reserve = _reservation(context, request["max_tokens"])
+
         def call() -> CallResult:
-            try:
-                message = client.messages.create(**request)
-            except Exception as exc:
-                raise _translate(exc) from exc
+            message = _limited(
+                provider=self.provider, endpoint=endpoint, config=self.config, tokens=reserve, meter=meter,
+                send=lambda: client.messages.create(**request), usage=_anthropic_usage,
+            )
             structured = None
             texts: list[str] = []
             thinking: list[str] = []
@@ -272,7 +322,9 @@ class AnthropicAgent:
             )
 
         response = call_with_retries(call, config=self.config)
-        return replace(response, structured_output_mode=TOOLS, endpoint=str(client.base_url))
+        return replace(
+            response, structured_output_mode=TOOLS, endpoint=endpoint, limit_wait_ms=meter.waited_ms
+        )
 
 
 class OpenAIChatAgent:
@@ -408,17 +460,21 @@ class OpenAIChatAgent:
         if config_float(self.config, "temperature", None) is not None and rejects_temperature(self.model):
             notes.append(f"temperature not sent: {self.model} takes none")
 
+        meter = limits.Meter()
+        reserve = _reservation(context, config_int(self.config, "max_tokens", DEFAULT_MAX_TOKENS))
+
         def call() -> CallResult:
             while True:
                 request = request_with_mode(negotiation.base, negotiation.mode)
                 try:
-                    completion = client.chat.completions.create(**request)
-                except Exception as exc:
-                    error = _translate(exc)
-                    auto = setting == AUTO
-                    if isinstance(error, ShapeRejected) and negotiation.adapt(str(error), auto=auto):
+                    completion = _limited(
+                        provider=self.provider, endpoint=self.endpoint, config=self.config, tokens=reserve,
+                        meter=meter, send=lambda: client.chat.completions.create(**request), usage=_chat_usage,
+                    )
+                except ShapeRejected as error:
+                    if negotiation.adapt(str(error), auto=setting == AUTO):
                         continue
-                    raise error from exc
+                    raise
                 return _chat_result(completion, negotiation.mode)
 
         response = call_with_retries(call, config=self.config)
@@ -431,6 +487,7 @@ class OpenAIChatAgent:
             endpoint=self.endpoint,
             capability_learned=learned,
             notes=tuple(notes),
+            limit_wait_ms=meter.waited_ms,
         )
 
 
