@@ -32,15 +32,15 @@ if __name__ == "__main__":  # a worker subprocess (_worker_main): Django is set 
 
     django.setup()
 
-import pytest  # noqa: E402
-from django.db import connection  # noqa: E402
+import pytest
+from django.db import connection
 
-from agents.models import Invocation  # noqa: E402
-from competitions.models import Participant, Round  # noqa: E402
-from tournaments import runs, services  # noqa: E402
-from tournaments.models import Tournament, TournamentRun  # noqa: E402
-from tournaments.tests.conftest import START, store_market, tournament_fields  # noqa: E402
-from trading.models import Fill  # noqa: E402
+from agents.models import Invocation
+from competitions.models import Participant, Round
+from tournaments import runs, services
+from tournaments.models import Tournament, TournamentRun
+from tournaments.tests.conftest import START, store_market, tournament_fields
+from trading.models import Fill
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
