@@ -41,7 +41,7 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_rounds import _start_model_server, log  # noqa: E402 -- shared bench helpers
+from bench_rounds import _start_model_server, log
 
 RESULTS = ROOT / "bench-results" / "tournament.json"
 BENCH_DATABASE = "gauntlet_bench_tournament"
