@@ -30,10 +30,12 @@ def instrument_catalogue(request):
 
 
 @pytest.fixture(autouse=True)
-def provider_limits_empty():
-    """Provider limit buckets and Retry-After pauses (agents.limits) are process-wide (or in
-    Redis): each test starts with full buckets, whatever the previous one spent or was told."""
+def provider_limits_empty(settings):
+    """Provider limit buckets and Retry-After pauses (agents.limits) are process-wide: each
+    test starts with full buckets, whatever the previous one spent or was told. They are this
+    process's own (a test that means Redis says so), so a pause sits on the clock tests move."""
     from agents.limits import limits_reset
 
+    settings.PROVIDER_LIMITS_REDIS_URL = ""
     limits_reset()
     yield

@@ -248,7 +248,8 @@ class RedisBackend:
     def __init__(self, url: str, prefix: str = REDIS_PREFIX):
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        # short timeouts: an unreachable Redis must cost a call little (it falls back, see _guarded)
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self.prefix = prefix
         self._acquire = self.client.register_script(ACQUIRE)
         self._settle = self.client.register_script(SETTLE)
