@@ -27,3 +27,15 @@ def instrument_catalogue(request):
         if not Instrument.objects.exists():
             importlib.import_module("marketdata.migrations.0002_seed_instruments").seed(apps, None)
     yield
+
+
+@pytest.fixture(autouse=True)
+def provider_limits_empty(settings):
+    """Provider limit buckets and Retry-After pauses (agents.limits) are process-wide: each
+    test starts with full buckets, whatever the previous one spent or was told. They are this
+    process's own (a test that means Redis says so), so a pause sits on the clock tests move."""
+    from agents.limits import limits_reset
+
+    settings.PROVIDER_LIMITS_REDIS_URL = ""
+    limits_reset()
+    yield

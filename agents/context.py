@@ -179,6 +179,9 @@ class AgentContext:
     prompt_version: str = ""
     history: tuple[DecisionHistoryItem, ...] = ()
     participant_id: int = 0
+    # The participant's name: what stays the same when a tournament plays the lineup again
+    # (ids do not), so seeded baselines repeat their draws run after run.
+    participant_name: str = ""
     # How many times this participant has been invoked before (scripted index, baselines' round 0).
     invocation_index: int = 0
     extra: dict = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The one entry point the round calls per agent: `invoke_agent(...)`.
 
-Synchronous and thread-safe (a fresh SDK client per call; only the read-only SSL context is
-shared), so the round runs all agents concurrently with a ThreadPoolExecutor, each under
+Synchronous and thread-safe (SDK clients are cached per process and shared between threads,
+agents.providers.llm.sdk_client), so the round runs all agents concurrently with a ThreadPoolExecutor, each under
 its own timeout:
 
     with ThreadPoolExecutor(max_workers=n) as pool:

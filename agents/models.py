@@ -65,6 +65,8 @@ class Invocation(models.Model):
     # Decision cache (agents.cache): the answer came from the cache, not a model call.
     cached = models.BooleanField(default=False)
     cache_key = models.CharField(max_length=64, blank=True, default="")
+    # Time this call waited for its provider's shared limits (agents.limits), in ms.
+    limit_wait_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -397,6 +397,7 @@ def build_context(
     participant_id: int = 0,
     invocation_index: int = 0,
     provider: str = "",
+    participant_name: str = "",
 ) -> AgentContext:
     """The round's one call: prompts built and everything bundled for `invoke_agent`.
 
@@ -417,6 +418,7 @@ def build_context(
             prompt_version=PROMPT_VERSION,
             history=history,
             participant_id=participant_id,
+            participant_name=participant_name,
             invocation_index=invocation_index,
         )
     prompt = build_prompt(
@@ -432,5 +434,6 @@ def build_context(
         prompt_version=prompt.version,
         history=history,
         participant_id=participant_id,
+        participant_name=participant_name,
         invocation_index=invocation_index,
     )

@@ -155,6 +155,7 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
         retries=max(0, int(response.retries)),
         cached=response.cached,  # decision cache (agents.cache)
         cache_key=response.cache_key,
+        limit_wait_ms=max(0, int(response.limit_wait_ms)),
     )
 
 

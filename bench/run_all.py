@@ -6,6 +6,10 @@ then writes bench-results/summary.json: per benchmark its exit code, wall time a
 results it wrote in this run. It exits non-zero if any benchmark failed.
 
 Run: python bench/run_all.py [--only rounds,engine] [--skip pages]
+
+Arguments for one benchmark come from BENCH_<NAME>_ARGS, e.g. the tournament bench (40 one-week
+runs by default, about an hour at one worker) as a trial:
+    BENCH_TOURNAMENT_ARGS="--runs 8 --window-hours 24" python bench/run_all.py --only tournament
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -35,13 +40,15 @@ def run_one(name: str, script: Path) -> dict:
     started_wall = time.time()
     began = time.perf_counter()
     print(f"\n===== {name} ({script.relative_to(ROOT)}) =====", flush=True)
-    completed = subprocess.run([sys.executable, str(script)], cwd=ROOT, check=False)
+    extra = shlex.split(os.environ.get(f"BENCH_{name.upper()}_ARGS", ""))
+    completed = subprocess.run([sys.executable, str(script), *extra], cwd=ROOT, check=False)
     seconds = time.perf_counter() - began
     entry: dict = {
         "script": str(script.relative_to(ROOT)),
         "returncode": completed.returncode,
         "seconds": round(seconds, 1),
         "results_file": str(results_file.relative_to(ROOT)),
+        "arguments": extra,
     }
     # only numbers written by this run count: an old file would pass stale numbers off as new
     if results_file.exists() and results_file.stat().st_mtime >= started_wall - 1:

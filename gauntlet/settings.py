@@ -5,6 +5,7 @@ in-process round runner. DATABASE_URL and REDIS_URL switch to PostgreSQL, Redis 
 Celery. `.env.example` documents every variable.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -164,6 +165,24 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Provider limits shared by every worker (agents.limits): per provider endpoint, requests and
+# tokens per minute and calls in flight; None = unlimited. A participant's llm_config may
+# override each (requests_per_minute, tokens_per_minute, max_concurrency). The defaults are an
+# entry-tier account's order of magnitude; PROVIDER_LIMITS_JSON (a JSON object of the same
+# shape) replaces entries for a deployment. Buckets live in PROVIDER_LIMITS_REDIS_URL (else
+# REDIS_URL), else in each process.
+PROVIDER_LIMITS = {
+    "default": {"requests_per_minute": None, "tokens_per_minute": None, "max_concurrency": 64},
+    "anthropic": {"requests_per_minute": 1000, "tokens_per_minute": 400_000, "max_concurrency": 50},
+    "openai": {"requests_per_minute": 3000, "tokens_per_minute": 1_000_000, "max_concurrency": 100},
+    "azure_openai": {"requests_per_minute": 600, "tokens_per_minute": 100_000, "max_concurrency": 50},
+    "deepseek": {"requests_per_minute": None, "tokens_per_minute": None, "max_concurrency": 50},
+    "qwen": {"requests_per_minute": 600, "tokens_per_minute": 1_000_000, "max_concurrency": 50},
+    "openai_compatible": {"requests_per_minute": None, "tokens_per_minute": None, "max_concurrency": None},
+}
+PROVIDER_LIMITS.update(json.loads(env_str("PROVIDER_LIMITS_JSON", "") or "{}"))
+PROVIDER_LIMITS_REDIS_URL = env_str("PROVIDER_LIMITS_REDIS_URL", REDIS_URL)
 
 # Rounds run under Celery when a broker is configured, else on an in-process thread.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

@@ -59,6 +59,8 @@ class AgentResponse:
     # Decision cache (agents.cache): answered from the cache, and the key it was asked under.
     cached: bool = False
     cache_key: str = ""
+    # Time spent waiting for the endpoint's provider limits (agents.limits), over all attempts.
+    limit_wait_ms: int = 0
 
 
 class Agent(Protocol):

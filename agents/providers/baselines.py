@@ -14,7 +14,9 @@ Sizing (all strategies that trade): each position gets an equal share of equity,
 - mean_reversion: RSI14 on the competition timeframe; flat and RSI < 30 -> long, flat and
   RSI > 70 -> short; long and RSI >= 50 -> close; short and RSI <= 50 -> close.
 - random: per symbol, flat -> 10% long, 10% short; open -> 15% close. Seeded by the
-  competition seed, the participant id and the invocation index: deterministic.
+  competition seed, the participant's name and the invocation index: deterministic, and the
+  same draws when a tournament plays the lineup again (new participants, new ids, same
+  names). Without a name (a bare context) the participant id stands in.
 - flat: always hold.
 """
 
@@ -129,7 +131,8 @@ def mean_reversion(context: AgentContext) -> tuple[list[dict], str]:
 
 
 def random_strategy(context: AgentContext) -> tuple[list[dict], str]:
-    seed = f"{context.rules.seed}:{context.participant_id}:{context.invocation_index}"
+    who = context.participant_name or str(context.participant_id)
+    seed = f"{context.rules.seed}:{who}:{context.invocation_index}"
     rng = random_module.Random(seed)
     actions = []
     notional = position_notional(context)

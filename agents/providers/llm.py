@@ -16,14 +16,25 @@ negotiation changes the shape, or the call fails with the server's reason.
 Every client gets its HTTP client from `_http_client(sdk, timeout)`, built on one process-wide
 SSL context (`shared_ssl_context()`): left to themselves the SDKs load the CA bundle anew
 for every client, ~25 ms of CPU under the GIL, which serialises a round's 50 agents.
+
+Clients themselves are kept too (`sdk_client`): one per (SDK class, base URL, key hash,
+timeout, Azure settings) for the life of the process, shared by every round, run and thread
+of a worker. Building one costs ~0.1 s of CPU under the GIL (and a fresh connection pool
+means a fresh TLS handshake per call); SDK clients and their httpx pools are thread-safe.
+A forked child (run_tournament --workers, a prefork Celery worker) starts with an empty
+cache: a pool's sockets and locks must never be shared across a fork.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import ssl
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +42,7 @@ import anthropic
 import httpx2
 import openai
 
+from agents import limits
 from agents.context import AgentContext
 from agents.decision import DECISION_SCHEMA
 from agents.providers.base import (
@@ -97,6 +109,51 @@ def _http_client(sdk: Any, timeout: float | None) -> httpx2.Client:
     return sdk.DefaultHttpxClient(verify=shared_ssl_context(), timeout=timeout)
 
 
+CLIENT_CACHE_SIZE = 256  # distinct (endpoint, key, timeout) combinations kept per process
+_clients: OrderedDict[tuple, Any] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _key_digest(api_key: str | None) -> str:
+    """The key's place in the cache key: a digest, so no secret sits in a dict key or a repr."""
+    return hashlib.sha256((api_key or "").encode()).hexdigest()
+
+
+def sdk_client(key: tuple, build: Callable[[], Any]) -> Any:
+    """The process's client for `key`, built by `build` the first time it is asked for.
+
+    Least recently used clients beyond CLIENT_CACHE_SIZE are dropped, not closed: another
+    thread may still be using one, and its pool closes when the last reference goes.
+    """
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is not None:
+            _clients.move_to_end(key)
+            return client
+    client = build()  # outside the lock: building is the slow part
+    with _clients_lock:
+        existing = _clients.get(key)
+        if existing is not None:  # another thread built it meanwhile: keep one
+            return existing
+        _clients[key] = client
+        while len(_clients) > CLIENT_CACHE_SIZE:
+            _clients.popitem(last=False)
+    return client
+
+
+def sdk_clients_clear() -> None:
+    """Forget every cached client (a forked child; tests). The clients are not closed: in a
+    child their sockets belong to the parent."""
+    global _clients_lock
+    _clients.clear()
+    # A fork may happen while another thread holds the lock: the child gets a fresh one.
+    _clients_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=sdk_clients_clear)
+
+
 def _missing_key_response(provider: str, config: dict) -> AgentResponse:
     from agents.providers.base import KEY_SETTINGS
 
@@ -141,6 +198,51 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
+def _reservation(context: AgentContext, max_tokens: int) -> int:
+    """Tokens a call is admitted with: the prompt (~4 characters a token) plus max_tokens,
+    as providers count it; settled with the reported usage afterwards."""
+    return (len(context.system_prompt) + len(context.user_prompt)) // 4 + max_tokens
+
+
+def _limited(
+    *,
+    provider: str,
+    endpoint: str,
+    config: dict,
+    tokens: int,
+    meter: limits.Meter,
+    send: Callable[[], Any],
+    usage: Callable[[Any], int],
+) -> Any:
+    """One request inside the endpoint's provider limits (agents.limits), SDK errors translated.
+
+    A Retry-After from the server pauses the endpoint for every worker, not only this call.
+    """
+    try:
+        with limits.slot(provider=provider, base_url=endpoint, config=config, tokens=tokens, meter=meter) as held:
+            try:
+                result = send()
+            except Exception as exc:
+                error = _translate(exc)
+                if isinstance(error, RetryableError) and error.retry_after:
+                    held.pause(error.retry_after)
+                raise error from exc
+            held.used(usage(result))
+            return result
+    except limits.LimitWaitExceeded as exc:
+        raise PermanentError(str(exc)) from exc
+
+
+def _anthropic_usage(message: Any) -> int:
+    usage = getattr(message, "usage", None)
+    return int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+
+
+def _chat_usage(completion: Any) -> int:
+    usage = getattr(completion, "usage", None)
+    return int(getattr(usage, "prompt_tokens", 0) or 0) + int(getattr(usage, "completion_tokens", 0) or 0)
+
+
 class AnthropicAgent:
     provider = "anthropic"
 
@@ -151,12 +253,16 @@ class AnthropicAgent:
 
     def client(self) -> anthropic.Anthropic:
         timeout = config_float(self.config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
-        return anthropic.Anthropic(
-            api_key=self.api_key,
-            base_url=self.config.get("base_url") or None,
-            timeout=timeout,
-            max_retries=0,
-            http_client=_http_client(anthropic, timeout),
+        base_url = self.config.get("base_url") or None
+        return sdk_client(
+            ("anthropic", base_url, _key_digest(self.api_key), timeout),
+            lambda: anthropic.Anthropic(
+                api_key=self.api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=0,
+                http_client=_http_client(anthropic, timeout),
+            ),
         )
 
     def decide(self, context: AgentContext) -> AgentResponse:
@@ -181,11 +287,15 @@ class AnthropicAgent:
         if temperature is not None:
             request["extra_body"] = {"temperature": temperature}
 
+        meter = limits.Meter()
+        endpoint = str(client.base_url)
+        reserve = _reservation(context, request["max_tokens"])
+
         def call() -> CallResult:
-            try:
-                message = client.messages.create(**request)
-            except Exception as exc:
-                raise _translate(exc) from exc
+            message = _limited(
+                provider=self.provider, endpoint=endpoint, config=self.config, tokens=reserve, meter=meter,
+                send=lambda: client.messages.create(**request), usage=_anthropic_usage,
+            )
             structured = None
             texts: list[str] = []
             thinking: list[str] = []
@@ -211,11 +321,10 @@ class AnthropicAgent:
                 reasoning_text="\n".join(thinking),
             )
 
-        try:
-            response = call_with_retries(call, config=self.config)
-        finally:
-            client.close()  # its own connection pool; the SSL context stays shared
-        return replace(response, structured_output_mode=TOOLS, endpoint=str(client.base_url))
+        response = call_with_retries(call, config=self.config)
+        return replace(
+            response, structured_output_mode=TOOLS, endpoint=endpoint, limit_wait_ms=meter.waited_ms
+        )
 
 
 class OpenAIChatAgent:
@@ -235,6 +344,18 @@ class OpenAIChatAgent:
         return structured_output_setting(self.provider, self.config)
 
     def client(self) -> openai.OpenAI:
+        timeout = config_float(self.config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+        base_url = self.config.get("base_url") or None
+        key = (self.provider, base_url, _key_digest(self.api_key), timeout)
+        if self.provider == "azure_openai":
+            key += (
+                self.config.get("api_version") or setting_value("AZURE_OPENAI_API_VERSION", "2024-10-21"),
+                self.config.get("endpoint") or setting_value("AZURE_OPENAI_ENDPOINT"),
+                self.deployment,
+            )
+        return sdk_client(key, self._build_client)
+
+    def _build_client(self) -> openai.OpenAI:
         timeout = config_float(self.config, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
         base_url = self.config.get("base_url") or None
         if self.provider == "azure_openai":
@@ -339,23 +460,24 @@ class OpenAIChatAgent:
         if config_float(self.config, "temperature", None) is not None and rejects_temperature(self.model):
             notes.append(f"temperature not sent: {self.model} takes none")
 
+        meter = limits.Meter()
+        reserve = _reservation(context, config_int(self.config, "max_tokens", DEFAULT_MAX_TOKENS))
+
         def call() -> CallResult:
             while True:
                 request = request_with_mode(negotiation.base, negotiation.mode)
                 try:
-                    completion = client.chat.completions.create(**request)
-                except Exception as exc:
-                    error = _translate(exc)
-                    auto = setting == AUTO
-                    if isinstance(error, ShapeRejected) and negotiation.adapt(str(error), auto=auto):
+                    completion = _limited(
+                        provider=self.provider, endpoint=self.endpoint, config=self.config, tokens=reserve,
+                        meter=meter, send=lambda: client.chat.completions.create(**request), usage=_chat_usage,
+                    )
+                except ShapeRejected as error:
+                    if negotiation.adapt(str(error), auto=setting == AUTO):
                         continue
-                    raise error from exc
+                    raise
                 return _chat_result(completion, negotiation.mode)
 
-        try:
-            response = call_with_retries(call, config=self.config)
-        finally:
-            client.close()  # its own connection pool; the SSL context stays shared
+        response = call_with_retries(call, config=self.config)
         learned = setting == AUTO and response.status == STATUS_SUCCESS and negotiation.mode != remembered
         if learned:
             capabilities.set(self.endpoint, self.model, negotiation.mode)
@@ -365,6 +487,7 @@ class OpenAIChatAgent:
             endpoint=self.endpoint,
             capability_learned=learned,
             notes=tuple(notes),
+            limit_wait_ms=meter.waited_ms,
         )
 
 

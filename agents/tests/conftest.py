@@ -11,6 +11,7 @@ SDK builds, sends and parses real HTTP messages.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ import pytest
 import respx
 from respx.mocks import Mocker
 
+from agents import limits
 from agents.context import AccountView, CompetitionRules, PositionView
 from agents.providers import base as providers_base
 from marketdata.snapshot import Candle, MarketSnapshot, SymbolSnapshot
@@ -65,7 +67,16 @@ def http_mock():
 def no_backoff(monkeypatch):
     """Retries back off for real in production; tests record the waits instead."""
     waits: list[float] = []
-    monkeypatch.setattr(providers_base, "sleep", waits.append)
+    skipped = [0.0]
+
+    def record(seconds: float) -> None:
+        waits.append(seconds)
+        skipped[0] += seconds
+
+    monkeypatch.setattr(providers_base, "sleep", record)
+    # The provider limits' clock moves on by the skipped waits, as it would have: a
+    # Retry-After pause the call already waited out does not hold its retry for real.
+    monkeypatch.setattr(limits, "clock", lambda: time.monotonic() + skipped[0])
     return waits
 
 

@@ -101,6 +101,7 @@ def contexts_build(
             if standings is not None else None,
             participant_id=participant.pk, invocation_index=invocation_counts.get(participant.pk, 0),
             provider=participant.llm_provider,
+            participant_name=participant.name,
         )
     return contexts
 
