@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents.providers.base import Agent, AgentResponse
+from agents.providers.base import Agent, AgentResponse, config_with_defaults
 from agents.providers.baselines import BaselineAgent
 from agents.providers.llm import AnthropicAgent, OpenAIChatAgent
 from agents.providers.scripted import ScriptedAgent
@@ -37,7 +37,7 @@ REGISTRY: dict[str, Callable[..., Agent]] = {
 
 def agent_for(provider: str, *, model: str, config: dict | None, api_key: str | None) -> Agent:
     """Build the agent for a participant; raises KeyError for an unknown provider."""
-    return REGISTRY[provider](model=model, config=dict(config or {}), api_key=api_key)
+    return REGISTRY[provider](model=model, config=config_with_defaults(provider, config), api_key=api_key)
 
 
 __all__ = ["Agent", "AgentResponse", "PROVIDERS", "LLM_PROVIDERS", "IN_PROCESS_PROVIDERS", "REGISTRY", "agent_for"]

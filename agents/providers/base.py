@@ -18,6 +18,18 @@ STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# What a provider's agents get unless llm_config says otherwise. A local OpenAI-compatible
+# server (llama.cpp, Ollama, vLLM on a CPU) reads a long prompt slowly, and keeps working on a
+# request whose caller gave up: wait longer for it, and never queue a second copy behind the
+# first by retrying a timeout.
+PROVIDER_CONFIG_DEFAULTS: dict[str, dict] = {
+    "openai_compatible": {"timeout_seconds": 300.0, "retry_on_timeout": False},
+}
+
+
+def config_with_defaults(provider: str, config: dict | None) -> dict:
+    """The participant's llm_config over its provider's defaults (a fresh dict)."""
+    return {**PROVIDER_CONFIG_DEFAULTS.get(provider, {}), **(config or {})}
 DEFAULT_MAX_TOKENS = 2048
 MAX_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 1.0
@@ -195,7 +207,7 @@ def call_with_retries(call: Callable[[], CallResult], *, config: dict) -> AgentR
         try:
             result = call()
         except RetryableError as exc:
-            if retries < max_retries:
+            if retries < max_retries and not (exc.timeout and config.get("retry_on_timeout") is False):
                 if exc.retry_after is not None:
                     sleep(min(exc.retry_after, timeout))
                 else:

@@ -9,6 +9,7 @@ import pytest
 
 from agents.decision import DECISION_SCHEMA, OpenAction
 from agents.invoke import invoke_agent
+from agents.providers import agent_for
 from agents.prompt import build_context
 from agents.tests.conftest import NOW, make_account, make_rules, make_snapshot
 
@@ -398,6 +399,29 @@ def test_openai_compatible_needs_no_key_and_goes_to_base_url(http_mock, context)
     assert outcome.status == "success"
     assert outcome.cost_usd == Decimal("0")
     assert "no price" in outcome.cost_note
+
+
+def test_a_local_server_is_waited_for_longer_and_a_timed_out_request_is_not_sent_again(
+    http_mock, context, no_backoff
+):
+    # A llama.cpp / Ollama server on a CPU keeps working on a request its caller gave up on:
+    # a retry would only queue a second copy behind the first.
+    route = http_mock.post("http://localhost:8080/v1/chat/completions").mock(
+        side_effect=httpx.TimeoutException("read timed out")
+    )
+    outcome = invoke_agent(
+        provider="openai_compatible", model="smollm2", config={"base_url": "http://localhost:8080/v1"},
+        api_key=None, context=context,
+    )
+    assert route.call_count == 1
+    assert outcome.status == "timeout" and outcome.response.retries == 0
+    agent = agent_for("openai_compatible", model="smollm2", config={"base_url": "http://x/v1"}, api_key=None)
+    assert agent.config["timeout_seconds"] == 300.0
+    own = agent_for("openai_compatible", model="m", config={"timeout_seconds": 20, "retry_on_timeout": True},
+                    api_key=None)  # fmt: skip
+    assert own.config["timeout_seconds"] == 20 and own.config["retry_on_timeout"] is True
+    hosted = agent_for("openai", model="gpt-4o", config={}, api_key="sk")
+    assert "retry_on_timeout" not in hosted.config
 
 
 def test_unknown_provider_is_a_recorded_error(context):

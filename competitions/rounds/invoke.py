@@ -18,7 +18,7 @@ from agents.invoke import AgentOutcome, invoke_agent
 from agents.models import Invocation
 from agents.selectors import structured_output_capabilities_load
 from agents.providers import IN_PROCESS_PROVIDERS
-from agents.providers.base import AgentResponse
+from agents.providers.base import DEFAULT_TIMEOUT_SECONDS, AgentResponse, config_with_defaults
 from agents.services import InvocationAnswer, invocations_record
 
 from ..models import Participant, Round
@@ -169,9 +169,9 @@ def _timed_invoke(provider, model, config, api_key, context) -> tuple[AgentOutco
 
 
 def _agent_deadline(participant: Participant) -> float:
-    config = participant.llm_config or {}
+    config = config_with_defaults(participant.llm_provider, participant.llm_config)
     try:
-        timeout = float(config.get("timeout_seconds", 60))
+        timeout = float(config.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
     except (TypeError, ValueError):
         timeout = 60.0
     # the provider retries up to twice with backoff; allow for all of it, then cut

@@ -1,7 +1,7 @@
 """A real model plays replay rounds: SmolLM2-135M-Instruct behind llama.cpp's OpenAI-compatible
 server (the `local_model_server` fixture, from .venv-llm), registered like any user's local
-model, as `openai_compatible` with its base_url and otherwise default settings (except the
-timeout, see TIMEOUT_SECONDS).
+model, as `openai_compatible` with its base_url and otherwise default settings (a local
+server's default timeout is 300 s, without retrying a timeout: agents.providers.base).
 
 Every other round test answers with scripted or mocked models; this one proves that the
 prompt, the provider's request (response_format), the parser and the round fit a model that
@@ -27,10 +27,6 @@ from trading.services import account_check_invariant
 pytestmark = [pytest.mark.slow, pytest.mark.real_model, pytest.mark.django_db(transaction=True)]
 
 ROUNDS = 4
-# The provider's default timeout (60 s, then two retries) is shorter than reading a cold
-# ~3,300-token prompt on two busy cores (~35 tokens/s): measured, the first round timed out.
-# Drop this once the default for local openai_compatible servers is raised.
-TIMEOUT_SECONDS = 300
 REPORT = Path(settings.BASE_DIR) / "artifacts" / "real_model.json"
 
 
@@ -43,7 +39,7 @@ def test_a_small_local_model_answers_most_rounds_with_a_valid_decision(
     participant = services.participant_register(
         competition_id=competition.pk, name="SmolLM2", llm_provider="openai_compatible",
         llm_model=local_model_server.model,
-        llm_config={"base_url": local_model_server.base_url, "timeout_seconds": TIMEOUT_SECONDS},
+        llm_config={"base_url": local_model_server.base_url},  # default settings: only where the server is
     )
 
     call_command("run_competition", str(competition.pk), "--rounds", str(ROUNDS), stdout=StringIO())
