@@ -112,12 +112,16 @@ def results_backfill(*, tournament_id: int | None = None) -> int:
     )
     if tournament_id is not None:
         runs = runs.filter(tournament_id=tournament_id)
-    filled = 0
+    filled, tournaments = 0, set()
     for run in runs.iterator():
         if (run.result or {}).get("statistics_version") == STATISTICS_VERSION:
             continue
         TournamentRun.objects.filter(pk=run.pk).update(result=statistics_add(run.result or {}, run.competition))
         filled += 1
+        tournaments.add(run.tournament_id)
+    for filled_id in tournaments:  # the state (completed runs, last finish) did not move: drop its results
+        completed, last = _state(filled_id)
+        cache.delete_many([results_cache_key(filled_id, completed, last, metric) for metric in METRICS])
     return filled
 
 
