@@ -168,6 +168,8 @@ def figure(traces: list[dict], layout: dict) -> dict:
 
 # --- tournament pages (issue 15) ----------------------------------------------------------------
 
+# losses orange-red, gains blue (colour-vision safe), zero a neutral grey
+WINDOW_COLORSCALE = [[0.0, "#D55E00"], [0.5, "#F2F2F2"], [1.0, "#0072B2"]]
 VERDICT_COLORS = {"better": "#009E73", "worse": "#D55E00", "not distinguishable": "#BBBBBB"}
 
 
@@ -228,7 +230,9 @@ def forest_figure(rows: Sequence[ForestRow], *, label: str, unit: str, uirevisio
         height=max(220, 48 + 36 * len(shown)),
         margin={"l": 140, "r": 16, "t": 8, "b": 72},
         xaxis={"showgrid": True, "zeroline": True, "zerolinewidth": 2, "ticksuffix": suffix, "title": {"text": label}},
-        yaxis={"showgrid": False, "type": "category", "automargin": True},
+        # best at the top whatever trace an agent is drawn in
+        yaxis={"showgrid": False, "type": "category", "automargin": True, "categoryorder": "array",
+               "categoryarray": [row.agent for row in shown]},
         shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": 0, "x1": 0, "y0": 0, "y1": 1,
                  "line": {"color": "#888888", "width": 1, "dash": "dash"}}],
     )  # fmt: skip
@@ -290,7 +294,7 @@ def window_heatmap_figure(agents: Sequence[str], windows: Sequence[int], values:
     limit = max((abs(v) for row in z for v in row if v is not None), default=1.0) or 1.0
     trace = {
         "type": "heatmap", "x": [f"w{w}" for w in windows], "y": list(agents), "z": z, "customdata": [list(windows)] * len(agents),
-        "zmid": 0, "zmin": -limit, "zmax": limit, "colorscale": "RdBu", "xgap": 1, "ygap": 1,
+        "zmid": 0, "zmin": -limit, "zmax": limit, "colorscale": WINDOW_COLORSCALE, "xgap": 1, "ygap": 1,
         "colorbar": {"ticksuffix": suffix, "thickness": 12},
         "hovertemplate": f"<b>%{{y}}</b><br>window %{{customdata}}<br>{label} %{{z:+.3f}}{suffix}<br>click: equity curves<extra></extra>",
     }  # fmt: skip
