@@ -223,13 +223,24 @@ def tournament_window(request: HttpRequest, tournament_id: int, window_index: in
         raise Http404("no such window")
     colors: dict[str, str] = {}
     lines = []
-    dashes = ("solid", "dot", "dash", "longdash", "dashdot")
+    dashes = ("solid", "dot", "dash")
+    by_agent: dict[str, list[list[float]]] = defaultdict(list)
     for run in runs:
         for participant in (run["result"] or {}).get("participants", []):
             returns = ((participant.get("statistics") or {}).get("returns")) or []
-            color = colors.setdefault(participant["name"], figures.color_for(len(colors)))
-            name = participant["name"] if len(runs) == 1 else f"{participant['name']} · i{run['instance']}"
-            lines.append(figures.RoundLine(name, returns, color, dashes[run["instance"] % len(dashes)]))
+            colors.setdefault(participant["name"], figures.color_for(len(colors)))
+            by_agent[participant["name"]].append(returns)
+            if len(runs) <= len(dashes):  # a few instances: each its own line
+                name = participant["name"] if len(runs) == 1 else f"{participant['name']} · i{run['instance']}"
+                lines.append(figures.RoundLine(name, returns, colors[participant["name"]], dashes[run["instance"] % 3]))
+    if len(runs) > len(dashes):  # many instances: one line per agent, the instances averaged round by round
+        for agent, series in by_agent.items():
+            rounds = max(len(returns) for returns in series)
+            mean = [
+                sum(r[i] for r in series if i < len(r)) / max(1, sum(1 for r in series if i < len(r)))
+                for i in range(rounds)
+            ]
+            lines.append(figures.RoundLine(f"{agent} (mean of {len(series)})", mean, colors[agent]))
     context = {
         "tournament": tournament,
         "window_index": window_index,
