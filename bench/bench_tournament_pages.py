@@ -76,7 +76,10 @@ def main() -> int:
             "tournament page": (detail, {}),
             "tournament page, Sharpe": (detail + "?metric=sharpe", {}),
             "tournament live partial (htmx)": (detail, {"HTTP_HX_REQUEST": "true"}),
-            "window (htmx)": (reverse("tournament-window", args=[tournament.pk, 0]), {"HTTP_HX_REQUEST": "true"}),
+            "window (htmx)": (
+                reverse("tournament-window", args=[tournament.pk, 0]),
+                {"HTTP_HX_REQUEST": "true"},
+            ),
         }
         client = Client()
         rows = []
@@ -96,8 +99,11 @@ def main() -> int:
                         response = client.get(url, **headers)
                         times.append((time.perf_counter() - began) * 1000)
                     queries = len(captured.captured_queries)
-                measured[mode] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
-                                  "queries": queries}
+                measured[mode] = {
+                    "median_ms": round(statistics.median(times), 1),
+                    "max_ms": round(max(times), 1),
+                    "queries": queries,
+                }
             rows.append({
                 "page": name, "url": url, **{f"{mode}_{k}": v for mode, m in measured.items() for k, v in m.items()},
                 "bytes": len(response.content),
@@ -111,8 +117,12 @@ def main() -> int:
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
-    print(f"{report['runs']} runs x {report['agents']} agents, {report['rounds']} rounds a run, on {report['database']}")
-    print(f"{'page':32} {'computed ms':>12} {'q':>3} | {'cached ms':>10} {'q':>3} | {'poll ms':>8} {'q':>3} {'KiB':>6}")
+    print(
+        f"{report['runs']} runs x {report['agents']} agents, {report['rounds']} rounds a run, on {report['database']}"
+    )
+    print(
+        f"{'page':32} {'computed ms':>12} {'q':>3} | {'cached ms':>10} {'q':>3} | {'poll ms':>8} {'q':>3} {'KiB':>6}"
+    )
     for row in rows:
         flag = "" if row["under_target"] else f"  over {TARGET_MS:.0f} ms"
         print(

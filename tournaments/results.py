@@ -14,6 +14,7 @@ until another run completes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from decimal import Decimal
 
@@ -43,7 +44,7 @@ def _round_returns(points) -> list[float]:
     equity = [float(value) for _, value in points]
     return [
         round(current / previous - 1.0, RETURN_DIGITS) if previous else 0.0
-        for previous, current in zip(equity, equity[1:], strict=False)
+        for previous, current in itertools.pairwise(equity)
     ]
 
 
@@ -100,8 +101,12 @@ def statistics_add(result: dict, competition) -> dict:
         {**participant, "statistics": statistics["agents"].get(participant["name"])}
         for participant in result.get("participants", [])
     ]
-    return {**result, "participants": participants, "benchmark_return_pct": statistics["benchmark_return_pct"],
-            "statistics_version": STATISTICS_VERSION}
+    return {
+        **result,
+        "participants": participants,
+        "benchmark_return_pct": statistics["benchmark_return_pct"],
+        "statistics_version": STATISTICS_VERSION,
+    }
 
 
 def results_backfill(*, tournament_id: int | None = None) -> int:
@@ -116,7 +121,9 @@ def results_backfill(*, tournament_id: int | None = None) -> int:
     for run in runs.iterator():
         if (run.result or {}).get("statistics_version") == STATISTICS_VERSION:
             continue
-        TournamentRun.objects.filter(pk=run.pk).update(result=statistics_add(run.result or {}, run.competition))
+        TournamentRun.objects.filter(pk=run.pk).update(
+            result=statistics_add(run.result or {}, run.competition)
+        )
         filled += 1
         tournaments.add(run.tournament_id)
     for filled_id in tournaments:  # the state (completed runs, last finish) did not move: drop its results
@@ -282,9 +289,13 @@ def results_dict(page: ResultsPage) -> dict:
     members = set(results.mcs.members) if results.mcs else set()
     ranking = []
     for row in results.agents:
-        ranking.append({
-            **_clean(row), "is_baseline": row.agent in baselines, "in_confidence_set": row.agent in members,
-        })
+        ranking.append(
+            {
+                **_clean(row),
+                "is_baseline": row.agent in baselines,
+                "in_confidence_set": row.agent in members,
+            }
+        )
     return {
         "tournament_id": page.tournament_id,
         "runs_completed": page.runs_completed,

@@ -204,8 +204,12 @@ def forest_figure(rows: Sequence[ForestRow], *, label: str, unit: str, uirevisio
                 "error_x": {
                     "type": "data",
                     "symmetric": False,
-                    "array": [round((row.high if row.high is not None else row.mean) - row.mean, 6) for row in group],
-                    "arrayminus": [round(row.mean - (row.low if row.low is not None else row.mean), 6) for row in group],
+                    "array": [
+                        round((row.high if row.high is not None else row.mean) - row.mean, 6) for row in group
+                    ],
+                    "arrayminus": [
+                        round(row.mean - (row.low if row.low is not None else row.mean), 6) for row in group
+                    ],
                     "thickness": 2,
                     "width": 6,
                 },
@@ -216,7 +220,10 @@ def forest_figure(rows: Sequence[ForestRow], *, label: str, unit: str, uirevisio
                     "size": 11,
                     "symbol": "circle" if in_set else "circle-open",
                     "color": ["#7F7F7F" if row.is_baseline else PALETTE[0] for row in group],
-                    "line": {"width": 2, "color": ["#7F7F7F" if row.is_baseline else PALETTE[0] for row in group]},
+                    "line": {
+                        "width": 2,
+                        "color": ["#7F7F7F" if row.is_baseline else PALETTE[0] for row in group],
+                    },
                 },
                 "hovertemplate": (
                     f"<b>%{{y}}</b> (%{{customdata[2]}})<br>{label}: mean %{{x:.3f}}{suffix}<br>"
@@ -250,8 +257,9 @@ class PairCell:
     p_adjusted: float | None
 
 
-def pairwise_figure(agents: Sequence[str], cells: dict[tuple[str, str], PairCell], *, unit: str,
-                    uirevision: str = "pairs") -> dict:
+def pairwise_figure(
+    agents: Sequence[str], cells: dict[tuple[str, str], PairCell], *, unit: str, uirevision: str = "pairs"
+) -> dict:
     """Matrix of verdicts (row agent against column agent); the difference and p on hover."""
     codes = {"worse": -1, "not distinguishable": 0, "better": 1}
     suffix = f" {unit}" if unit else ""
@@ -268,7 +276,9 @@ def pairwise_figure(agents: Sequence[str], cells: dict[tuple[str, str], PairCell
             difference = "n/a" if cell.difference is None else f"{cell.difference:+.3f}{suffix}"
             interval = "" if cell.low is None else f" [{cell.low:+.3f}, {cell.high:+.3f}]"
             p_value = "n/a" if cell.p_adjusted is None else f"{cell.p_adjusted:.3g}"
-            text_row.append(f"{row} vs {column}: {cell.verdict}<br>difference {difference}{interval}<br>Holm p {p_value}")
+            text_row.append(
+                f"{row} vs {column}: {cell.verdict}<br>difference {difference}{interval}<br>Holm p {p_value}"
+            )
         z.append(z_row)
         text.append(text_row)
     trace = {
@@ -286,11 +296,21 @@ def pairwise_figure(agents: Sequence[str], cells: dict[tuple[str, str], PairCell
     return figure([trace], layout)
 
 
-def window_heatmap_figure(agents: Sequence[str], windows: Sequence[int], values: dict[str, dict[int, float]],
-                          *, label: str, unit: str, uirevision: str = "windows") -> dict:
+def window_heatmap_figure(
+    agents: Sequence[str],
+    windows: Sequence[int],
+    values: dict[str, dict[int, float]],
+    *,
+    label: str,
+    unit: str,
+    uirevision: str = "windows",
+) -> dict:
     """Metric per agent (rows) per window (columns), diverging around zero; a click opens the window."""
     suffix = f" {unit}" if unit else ""
-    z = [[None if values[agent].get(w) is None else round(values[agent][w], 4) for w in windows] for agent in agents]
+    z = [
+        [None if values[agent].get(w) is None else round(values[agent][w], 4) for w in windows]
+        for agent in agents
+    ]
     limit = max((abs(v) for row in z for v in row if v is not None), default=1.0) or 1.0
     trace = {
         "type": "heatmap", "x": [f"w{w}" for w in windows], "y": list(agents), "z": z, "customdata": [list(windows)] * len(agents),

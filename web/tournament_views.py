@@ -94,7 +94,11 @@ def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
         })  # fmt: skip
         planned = _rounds_per_window(tournament, window)
         run["rounds_planned"] = planned
-        run["percent"] = 100 if run["status"] == RunStatus.COMPLETED else min(100, round(100 * run["rounds_done"] / planned))
+        run["percent"] = (
+            100
+            if run["status"] == RunStatus.COMPLETED
+            else min(100, round(100 * run["rounds_done"] / planned))
+        )
         window["runs"].append(run)
         totals[run["status"]] += 1
         totals["rounds_done"] += run["rounds_done"]
@@ -173,7 +177,9 @@ def _results_context(tournament: Tournament, page) -> dict:
     for pair in results.pairs.get(metric, ()):
         flipped = {"better": "worse", "worse": "better"}.get(pair.verdict, pair.verdict)
         low, high = (pair.interval.low, pair.interval.high) if pair.interval else (None, None)
-        cells[(pair.first, pair.second)] = figures.PairCell(pair.verdict, pair.mean_difference, low, high, pair.p_adjusted)
+        cells[(pair.first, pair.second)] = figures.PairCell(
+            pair.verdict, pair.mean_difference, low, high, pair.p_adjusted
+        )
         cells[(pair.second, pair.first)] = figures.PairCell(
             flipped, None if pair.mean_difference is None else -pair.mean_difference,
             None if high is None else -high, None if low is None else -low, pair.p_adjusted,
@@ -217,7 +223,9 @@ def tournament_window(request: HttpRequest, tournament_id: int, window_index: in
     runs = list(
         TournamentRun.objects.filter(tournament=tournament, window__index=window_index)
         .order_by("instance")
-        .values("pk", "instance", "status", "competition_id", "result", "window__start_time", "window__end_time")
+        .values(
+            "pk", "instance", "status", "competition_id", "result", "window__start_time", "window__end_time"
+        )
     )
     if not runs:
         raise Http404("no such window")
@@ -231,8 +239,12 @@ def tournament_window(request: HttpRequest, tournament_id: int, window_index: in
             colors.setdefault(participant["name"], figures.color_for(len(colors)))
             by_agent[participant["name"]].append(returns)
             if len(runs) <= len(dashes):  # a few instances: each its own line
-                name = participant["name"] if len(runs) == 1 else f"{participant['name']} · i{run['instance']}"
-                lines.append(figures.RoundLine(name, returns, colors[participant["name"]], dashes[run["instance"] % 3]))
+                name = (
+                    participant["name"] if len(runs) == 1 else f"{participant['name']} · i{run['instance']}"
+                )
+                lines.append(
+                    figures.RoundLine(name, returns, colors[participant["name"]], dashes[run["instance"] % 3])
+                )
     if len(runs) > len(dashes):  # many instances: one line per agent, the instances averaged round by round
         for agent, series in by_agent.items():
             rounds = max(len(returns) for returns in series)
@@ -247,11 +259,12 @@ def tournament_window(request: HttpRequest, tournament_id: int, window_index: in
         "runs": runs,
         "start": runs[0]["window__start_time"],
         "end": runs[0]["window__end_time"],
-        "equity_figure": figures.window_equity_figure(lines, uirevision=f"window-{tournament.pk}-{window_index}")
+        "equity_figure": figures.window_equity_figure(
+            lines, uirevision=f"window-{tournament.pk}-{window_index}"
+        )
         if lines
         else None,
     }
     if request.htmx:
         return render(request, "web/tournament_detail.html#window", context)
     return render(request, "web/tournament_window.html", context)
-

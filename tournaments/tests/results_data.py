@@ -33,8 +33,16 @@ def _statistics(returns: list[float], is_baseline: bool) -> dict:
     }  # fmt: skip
 
 
-def stored_tournament(*, agents: int = 4, windows: int = 3, instances: int = 2, rounds: int = 24,
-                      seed: int = 1, running: int = 0, name: str = "Stored cup") -> Tournament:
+def stored_tournament(
+    *,
+    agents: int = 4,
+    windows: int = 3,
+    instances: int = 2,
+    rounds: int = 24,
+    seed: int = 1,
+    running: int = 0,
+    name: str = "Stored cup",
+) -> Tournament:
     """A tournament whose runs are completed with stored results (the last `running` runs are
     still running, with no result). Agent k drifts by k x 0.02 % a round; the last agent is a
     buy-and-hold baseline."""
@@ -62,8 +70,16 @@ def stored_tournament(*, agents: int = 4, windows: int = 3, instances: int = 2, 
         for instance in range(instances):
             number = len(runs)
             if number >= total - running:
-                runs.append(TournamentRun(tournament=tournament, window=window, instance=instance,
-                                          seed=seed + instance, status=RunStatus.RUNNING, rounds_done=rounds // 2))
+                runs.append(
+                    TournamentRun(
+                        tournament=tournament,
+                        window=window,
+                        instance=instance,
+                        seed=seed + instance,
+                        status=RunStatus.RUNNING,
+                        rounds_done=rounds // 2,
+                    )
+                )
                 continue
             participants = []
             for k, agent in enumerate(names):

@@ -52,7 +52,9 @@ def test_a_completed_run_stores_every_agents_statistics_and_the_buy_and_hold_ret
     for value in bull["returns"]:
         compounded *= 1 + value
     assert (compounded - 1) * 100 == pytest.approx(float(by_name["Bull"]["return_pct"]), abs=1e-4)
-    assert by_name["Hold"]["statistics"]["is_baseline"] is True and by_name["Bull"]["statistics"]["sharpe"] > 0
+    assert (
+        by_name["Hold"]["statistics"]["is_baseline"] is True and by_name["Bull"]["statistics"]["sharpe"] > 0
+    )
 
 
 def test_the_results_endpoint_gives_analytics_numbers_on_the_stored_runs(api, market):
@@ -62,13 +64,17 @@ def test_the_results_endpoint_gives_analytics_numbers_on_the_stored_runs(api, ma
     body = response.json()
     stored = results.stored_results(tid)
     assert len(stored.runs) == 3 * 2 * 3 and stored.baselines == ["Hold"]
-    expected = tournament_results(stored.runs, baselines=["Hold"], reference=stored.reference, metric="return_pct")
+    expected = tournament_results(
+        stored.runs, baselines=["Hold"], reference=stored.reference, metric="return_pct"
+    )
     assert body["windows"] == [0, 1, 2] and body["runs_completed"] == 6
     assert [row["agent"] for row in body["ranking"]] == [row.agent for row in expected.agents]
     for row, want in zip(body["ranking"], expected.agents, strict=True):
         summary = want.metrics["return_pct"]
         assert row["metrics"]["return_pct"]["mean"] == pytest.approx(summary.mean)
-        assert row["metrics"]["return_pct"]["mean_interval"]["low"] == pytest.approx(summary.mean_interval.low)
+        assert row["metrics"]["return_pct"]["mean_interval"]["low"] == pytest.approx(
+            summary.mean_interval.low
+        )
         assert row["sharpe_confidence"]["psr"] == pytest.approx(want.sharpe_confidence.psr)
         assert row["is_baseline"] is (row["agent"] == "Hold")
         assert row["in_confidence_set"] is (row["agent"] in expected.mcs.members)
@@ -104,8 +110,13 @@ def test_per_agent_exports_parse_as_csv_and_json(api, market):
     assert [float(row["return_pct"]) for row in parsed] == [row["return_pct"] for row in as_json]
     agents = api.get(f"/api/v1/tournaments/{tid}/export?what=agents&metric=sharpe&format=csv")
     summary = list(csv.DictReader(io.StringIO(agents.content.decode())))
-    assert [row["rank"] for row in summary] == ["1", "2", "3"] and {row["metric"] for row in summary} == {"sharpe"}
-    assert json.loads(json.dumps(api.get(f"/api/v1/tournaments/{tid}/export?what=agents").json()))[0]["mean"] is not None
+    assert [row["rank"] for row in summary] == ["1", "2", "3"] and {row["metric"] for row in summary} == {
+        "sharpe"
+    }
+    assert (
+        json.loads(json.dumps(api.get(f"/api/v1/tournaments/{tid}/export?what=agents").json()))[0]["mean"]
+        is not None
+    )
 
 
 def test_results_are_computed_once_per_state(market, monkeypatch):
@@ -124,7 +135,9 @@ def test_backfill_fills_runs_completed_before_statistics_were_stored(market):
     tid = _played(instances=1)
     run = TournamentRun.objects.filter(tournament_id=tid).first()
     stored = run.result
-    old = {"participants": [{k: v for k, v in p.items() if k != "statistics"} for p in stored["participants"]]}
+    old = {
+        "participants": [{k: v for k, v in p.items() if k != "statistics"} for p in stored["participants"]]
+    }
     TournamentRun.objects.filter(tournament_id=tid).update(result=old)
     before = results.tournament_results_get(tournament_id=tid)
     assert before.results.agents[0].sharpe_confidence.rounds == 0  # no returns stored yet

@@ -13,15 +13,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _finish_running_runs(tournament):
-    done = TournamentRun.objects.filter(tournament=tournament, status=RunStatus.COMPLETED).order_by("id").first()
+    done = (
+        TournamentRun.objects.filter(tournament=tournament, status=RunStatus.COMPLETED).order_by("id").first()
+    )
     TournamentRun.objects.filter(tournament=tournament, status=RunStatus.RUNNING).update(
-        status=RunStatus.COMPLETED, result=done.result, rounds_done=done.rounds_done, finished_at=timezone.now()
+        status=RunStatus.COMPLETED,
+        result=done.result,
+        rounds_done=done.rounds_done,
+        finished_at=timezone.now(),
     )
     Tournament.objects.filter(pk=tournament.pk).update(status=Tournament.Status.COMPLETED)
 
 
-def test_the_tournament_page_follows_the_runs_then_says_who_is_better(live_server, page):
-    tournament = stored_tournament(agents=6, windows=12, instances=2, rounds=48, running=2, name="Browser cup")
+def test_the_tournament_page_follows_the_runs_then_says_who_is_better(live_server, page):  # noqa: F811
+    tournament = stored_tournament(
+        agents=6, windows=12, instances=2, rounds=48, running=2, name="Browser cup"
+    )
     page.goto(f"{live_server.url}/tournaments/{tournament.pk}/")
     assert page.locator("#run-grid .badge-running").count() == 2
     assert "22 / 24" in page.locator(".facts").inner_text()
@@ -48,7 +55,9 @@ def test_the_tournament_page_follows_the_runs_then_says_who_is_better(live_serve
     page.mouse.click(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
     page.wait_for_selector("#window-equity-chart .main-svg")
     assert page.locator("#window-heading").inner_text().startswith("Window 0")
-    assert page.locator("#window-detail a[href^='/competitions/']").count() == 0  # stored runs have no competition
+    assert (
+        page.locator("#window-detail a[href^='/competitions/']").count() == 0
+    )  # stored runs have no competition
     page.screenshot(path=str(SCREENSHOTS / "tournament-completed.png"), full_page=True)
     page.locator("#pairs-chart").scroll_into_view_if_needed()
     page.locator("#pairs-chart").screenshot(path=str(SCREENSHOTS / "tournament-pairs.png"))

@@ -48,11 +48,15 @@ def test_the_page_ranks_agents_with_intervals_marks_baselines_and_says_what_can_
     assert names == [row.agent for row in results.agents]
     first = results.agents[0].metrics["return_pct"]
     assert f"{first.mean_interval.low:.3f} .. {first.mean_interval.high:.3f}" in table
-    assert table.count('title="In the model confidence set') == len(results.mcs.members) and "baseline" in table
+    assert (
+        table.count('title="In the model confidence set') == len(results.mcs.members) and "baseline" in table
+    )
     assert re.search(r"With 6 windows, differences below [0-9.]+ % cannot be told apart", html)
     for chart in ("forest-chart-data", "pairs-chart-data", "window-chart-data"):
         assert f'id="{chart}"' in html
-    forest = json.loads(html.split('id="forest-chart-data" type="application/json">', 1)[1].split("</script>", 1)[0])
+    forest = json.loads(
+        html.split('id="forest-chart-data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    )
     plotted = {y: x for trace in forest["data"] for y, x in zip(trace["y"], trace["x"], strict=True)}
     assert plotted[results.agents[0].agent] == pytest.approx(first.mean, abs=1e-6)
 
@@ -89,7 +93,9 @@ def test_the_page_costs_the_same_queries_for_2_and_100_runs(client, django_asser
         with django_assert_num_queries(5) as captured:  # tournament, runs, state, stored results, lineup
             assert client.get(_page(tournament)).status_code == 200
         counts[name] = len(captured.captured_queries)
-        with django_assert_num_queries(2):  # a poll with nothing new: tournament and runs; the live region is cached
+        with django_assert_num_queries(
+            2
+        ):  # a poll with nothing new: tournament and runs; the live region is cached
             client.get(_page(tournament), **HX)
     assert counts["small"] == counts["big"]
 
