@@ -114,3 +114,25 @@ def test_a_window_shows_every_agent_and_instance_as_cumulative_return(client, dj
     assert client.get(url).status_code == 200  # the whole page without htmx
     assert client.get(reverse("tournament-window", args=[tournament.pk, 9])).status_code == 404
     assert client.get(reverse("tournament-page", args=[999999])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_played_tournament_links_its_runs_and_windows_to_their_competition_dashboards(client):
+    from tournaments import runs, services
+    from tournaments.tests.conftest import store_market, tournament_fields
+
+    store_market()
+    tournament = services.tournament_create(**tournament_fields(instances=1))
+    services.tournament_start(tournament_id=tournament.pk)
+    while (run := runs.run_claim(tournament_id=tournament.pk, owner="t")) is not None:
+        runs.run_execute(run_id=run.pk, owner="t")
+    html = client.get(_page(tournament)).content.decode()
+    grid = html.split('id="run-grid"', 1)[1]
+    competitions = TournamentRun.objects.filter(tournament=tournament).values_list(
+        "competition_id", flat=True
+    )
+    for competition_id in competitions:
+        assert reverse("competition-dashboard", args=[competition_id]) in grid
+    assert "Bull" in html.split('id="ranking"', 1)[1] and "With 2 windows" in html
+    window = client.get(reverse("tournament-window", args=[tournament.pk, 0]), **HX).content.decode()
+    assert reverse("competition-dashboard", args=[competitions[0]]) in window
