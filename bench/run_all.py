@@ -6,6 +6,9 @@ then writes bench-results/summary.json: per benchmark its exit code, wall time a
 results it wrote in this run. It exits non-zero if any benchmark failed.
 
 Run: python bench/run_all.py [--only rounds,engine] [--skip pages]
+
+bench_tournament_pages.py (name "tournament_pages") is found like the others: every
+bench_*.py here is registered by its file name.
 """
 
 from __future__ import annotations
