@@ -5,7 +5,8 @@ tournaments.services (writes) and tournaments.selectors (reads).
     GET/PATCH/DELETE  /tournaments/{id}            (PATCH and DELETE: drafts only, else 409)
     POST              /tournaments/{id}/start | /cancel
     GET               /tournaments/{id}/runs
-    GET               /tournaments/{id}/export?format=json|csv&what=runs|invocations|bundle
+    GET               /tournaments/{id}/export?format=json|csv&what=runs|invocations|bundle|agent_runs|agents
+    GET               /tournaments/{id}/results?metric=return_pct|sharpe|max_drawdown_pct|cost_adjusted_return_pct
     POST              /tournaments/import
 """
 
@@ -20,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.viewsets import ViewSetMixin
 
 from gauntlet.api import ApiView
-from gauntlet.errors import DomainError
+from gauntlet.errors import ConflictError, DomainError
 
-from . import bundle, selectors, services
+from . import bundle, results, selectors, services
 from .serializers import (
     BundleImportSerializer,
     ImportedSerializer,
@@ -69,6 +70,29 @@ RUN_EXAMPLE = {
     "started_at": "2026-12-01T09:01:00Z", "finished_at": "2026-12-01T09:04:00Z", "seconds": 180.2,
 }
 
+RESULTS_EXAMPLE = {
+    "tournament_id": 3, "runs_completed": 12, "metric": "return_pct", "alpha": 0.05, "resamples": 2000, "seed": 0,
+    "test": "wilcoxon", "windows": [0, 1, 2, 3],
+    "ranking": [{"rank": 1, "agent": "GPT", "windows": 4, "runs": 12, "is_baseline": False, "in_confidence_set": True,
+                 "metrics": {"return_pct": {"windows": 4, "mean": 2.1, "median": 1.9,
+                                            "mean_interval": {"low": 0.4, "high": 3.8, "level": 0.95},
+                                            "median_interval": {"low": 0.2, "high": 4.0, "level": 0.95}}},
+                 "win_rates": [{"opponent": "buy and hold", "windows": 4, "wins": 3, "ties": 0, "losses": 1,
+                                "rate_pct": 75.0}],
+                 "sharpe_confidence": {"rounds": 672, "sharpe_per_round": 0.05, "lo_standard_error": 0.04,
+                                       "psr": 0.89, "dsr": 0.61},
+                 "usage": {"runs": 12, "invocations": 2016, "invalid_response_rate_pct": 0.5, "cost_usd": 4.2}}],
+    "pairs": {"return_pct": [{"first": "GPT", "second": "Buy and hold", "metric": "return_pct", "windows": 4,
+                              "mean_difference": 1.4, "interval": {"low": -0.3, "high": 3.1, "level": 0.95},
+                              "p_bootstrap": 0.11, "p_wilcoxon": 0.25, "test": "wilcoxon", "p_value": 0.25,
+                              "p_adjusted": 0.25, "verdict": "not distinguishable",
+                              "minimum_detectable_difference": 2.9}]},
+    "model_confidence_set": {"size": 0.1, "members": ["GPT", "Buy and hold"], "p_values": {"GPT": 1.0}},
+    "power": {"metric": "return_pct", "windows": 4, "sd_difference": 2.0, "minimum_detectable_difference": 2.8},
+    "power_sentence": {"windows": 4, "unit": "%", "minimum_detectable_difference": 2.8, "gap": 1.4, "first": "GPT",
+                       "second": "Buy and hold", "windows_needed": 17, "more_windows": 13},
+}
+
 
 class TournamentErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -99,7 +123,14 @@ def _example(name, value, code="200"):
 
 class ExportQuery(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "csv"], default="json")
-    what = serializers.ChoiceField(choices=["runs", "invocations", "bundle"], default="runs")
+    what = serializers.ChoiceField(choices=["runs", "invocations", "bundle", "agent_runs", "agents"], default="runs")
+    metric = serializers.ChoiceField(choices=list(results.METRICS), default="return_pct",
+                                     help_text="what=agents: the metric of the ranking")
+
+
+class ResultsQuery(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=list(results.METRICS), default="return_pct",
+                                     help_text="Orders the ranking; feeds the confidence set and the power sentence")
 
 
 class NoBody(serializers.Serializer):
@@ -200,15 +231,32 @@ class TournamentViewSet(ViewSetMixin, ApiView):
             if query["format"] != "json":
                 raise DomainError("the bundle is JSON only", field="format")
             return Response(bundle.bundle_export(tournament_id=id))
-        rows, columns = (
-            (bundle.run_rows(id), bundle.RUN_COLUMNS) if query["what"] == "runs"
-            else (bundle.invocation_rows(id), bundle.INVOCATION_COLUMNS)
-        )
+        rows, columns = _export_rows(id, query)
         if query["format"] == "csv":
             response = HttpResponse(bundle.rows_csv(rows, columns), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="tournament-{id}-{query["what"]}.csv"'
             return response
         return Response(rows)
+
+    @extend_schema(
+        operation_id="tournaments_results", tags=["tournaments"], parameters=[TOURNAMENT_ID, ResultsQuery],
+        summary="Who is better and how sure: ranking with intervals, pairwise verdicts, confidence set, power",
+        description=(
+            "Computed from the completed runs' stored results (docs/tournament-statistics.md), once per "
+            "tournament state. `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
+            "over windows; `pairs` holds per metric every pair with its Holm-adjusted verdict; agents in "
+            "`model_confidence_set.members` are not told apart from the best at 90 %. 409 before a run completes."
+        ),
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **errors(*READ, 409)},
+        examples=[_example("two windows", RESULTS_EXAMPLE)],
+    )
+    def results(self, request, id):
+        query = _valid(ResultsQuery(data=request.query_params))
+        selectors.tournament_get(id)
+        page = results.tournament_results_get(tournament_id=id, metric=query["metric"])
+        if page is None:
+            raise ConflictError("no run of this tournament has completed yet", code="no_results")
+        return Response(results.results_dict(page))
 
     @extend_schema(operation_id="tournaments_import", tags=["tournaments"], request=BundleImportSerializer,
                    summary="Make a draft tournament from a bundle and add its recorded answers to the cache",
@@ -227,6 +275,18 @@ class TournamentViewSet(ViewSetMixin, ApiView):
                          "warnings": warnings}, status=status.HTTP_201_CREATED)
 
 
+def _export_rows(tournament_id: int, query: dict) -> tuple[list[dict], list[str]]:
+    what = query["what"]
+    if what == "runs":
+        return bundle.run_rows(tournament_id), bundle.RUN_COLUMNS
+    if what == "invocations":
+        return bundle.invocation_rows(tournament_id), bundle.INVOCATION_COLUMNS
+    if what == "agent_runs":
+        return results.agent_result_rows(tournament_id), results.AGENT_RESULT_COLUMNS
+    page = results.tournament_results_get(tournament_id=tournament_id, metric=query["metric"])
+    return (results.agent_summary_rows(page) if page else []), results.AGENT_SUMMARY_COLUMNS
+
+
 def _valid(serializer) -> dict:
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -241,6 +301,7 @@ urlpatterns = [
             name="tournament-detail"),
     *[
         re_path(rf"^tournaments/{_ID}/{action}$", TournamentViewSet.as_view({method: action}), name=f"tournament-{action}")
-        for method, action in (("post", "start"), ("post", "cancel"), ("get", "runs"), ("get", "export"))
+        for method, action in (("post", "start"), ("post", "cancel"), ("get", "runs"), ("get", "export"),
+                               ("get", "results"))
     ],
 ]

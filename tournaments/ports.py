@@ -5,6 +5,7 @@ from agents.models import Invocation
 from competitions.models import Competition, Participant, Round
 from competitions.rounds.replay import replay_run
 from competitions.rules import RULE_FIELDS
+from competitions.selectors import leaderboard_get
 from competitions.services import (
     competition_cancel,
     competition_create,
@@ -23,6 +24,7 @@ __all__ = [
     "competition_cancel",
     "competition_create",
     "competition_start",
+    "leaderboard_get",
     "participant_register",
     "replay_run",
 ]

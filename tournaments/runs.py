@@ -22,6 +22,7 @@ from django.utils import timezone
 from gauntlet.errors import ConflictError, DomainError
 
 from . import ports
+from .results import statistics_add
 from .models import RunStatus, Tournament, TournamentRun
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = No
         cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
         _mine(run_id, owner).update(
             status=RunStatus.COMPLETED, finished_at=now, lease_expires_at=None, error="",
-            seconds=F("seconds") + seconds, result=run_result(competition), rounds_done=finished.count(),
+            seconds=F("seconds") + seconds, result=statistics_add(run_result(competition), competition), rounds_done=finished.count(),
             llm_cost_usd=cost,
         )
     elif competition.status == ports.Competition.Status.CANCELLED:

@@ -164,3 +164,194 @@ def drawdown_figure(points: Sequence[tuple[datetime, float]], *, uirevision: str
 def figure(traces: list[dict], layout: dict) -> dict:
     """{"data": traces, "layout": layout}; the layout is checked by go.Layout."""
     return {"data": traces, "layout": go.Layout(layout).to_plotly_json()}
+
+
+# --- tournament pages (issue 15) ----------------------------------------------------------------
+
+# losses orange-red, gains blue (colour-vision safe), zero a neutral grey
+WINDOW_COLORSCALE = [[0.0, "#D55E00"], [0.5, "#F2F2F2"], [1.0, "#0072B2"]]
+VERDICT_COLORS = {"better": "#009E73", "worse": "#D55E00", "not distinguishable": "#BBBBBB"}
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One agent's mean with its interval; open markers for agents outside the confidence set."""
+
+    agent: str
+    mean: float | None
+    low: float | None
+    high: float | None
+    is_baseline: bool
+    in_confidence_set: bool
+
+
+def forest_figure(rows: Sequence[ForestRow], *, label: str, unit: str, uirevision: str = "forest") -> dict:
+    """Each agent's mean (dot) and 95 % interval (whiskers), best at the top, a line at zero."""
+    shown = [row for row in rows if row.mean is not None][::-1]
+    suffix = f" {unit}" if unit else ""
+    traces = []
+    for in_set in (True, False):
+        group = [row for row in shown if row.in_confidence_set is in_set]
+        if not group:
+            continue
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "in the confidence set" if in_set else "outside the set",
+                "y": [row.agent for row in group],
+                "x": [round(row.mean, 6) for row in group],
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        round((row.high if row.high is not None else row.mean) - row.mean, 6) for row in group
+                    ],
+                    "arrayminus": [
+                        round(row.mean - (row.low if row.low is not None else row.mean), 6) for row in group
+                    ],
+                    "thickness": 2,
+                    "width": 6,
+                },
+                "customdata": [
+                    [row.low, row.high, "baseline" if row.is_baseline else "agent"] for row in group
+                ],
+                "marker": {
+                    "size": 11,
+                    "symbol": "circle" if in_set else "circle-open",
+                    "color": ["#7F7F7F" if row.is_baseline else PALETTE[0] for row in group],
+                    "line": {
+                        "width": 2,
+                        "color": ["#7F7F7F" if row.is_baseline else PALETTE[0] for row in group],
+                    },
+                },
+                "hovertemplate": (
+                    f"<b>%{{y}}</b> (%{{customdata[2]}})<br>{label}: mean %{{x:.3f}}{suffix}<br>"
+                    f"95 % interval %{{customdata[0]:.3f}} .. %{{customdata[1]:.3f}}{suffix}<extra></extra>"
+                ),
+            }
+        )
+    layout = _base_layout(
+        uirevision=uirevision,
+        showlegend=True,
+        height=max(220, 48 + 36 * len(shown)),
+        margin={"l": 140, "r": 16, "t": 8, "b": 72},
+        xaxis={"showgrid": True, "zeroline": True, "zerolinewidth": 2, "ticksuffix": suffix, "title": {"text": label}},
+        # best at the top whatever trace an agent is drawn in
+        yaxis={"showgrid": False, "type": "category", "automargin": True, "categoryorder": "array",
+               "categoryarray": [row.agent for row in shown]},
+        shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": 0, "x1": 0, "y0": 0, "y1": 1,
+                 "line": {"color": "#888888", "width": 1, "dash": "dash"}}],
+    )  # fmt: skip
+    return figure(traces, layout)
+
+
+@dataclass(frozen=True)
+class PairCell:
+    """Row agent versus column agent on one metric, after Holm."""
+
+    verdict: str  # better / worse / not distinguishable, for the row agent
+    difference: float | None
+    low: float | None
+    high: float | None
+    p_adjusted: float | None
+
+
+def pairwise_figure(
+    agents: Sequence[str], cells: dict[tuple[str, str], PairCell], *, unit: str, uirevision: str = "pairs"
+) -> dict:
+    """Matrix of verdicts (row agent against column agent); the difference and p on hover."""
+    codes = {"worse": -1, "not distinguishable": 0, "better": 1}
+    suffix = f" {unit}" if unit else ""
+    z, text = [], []
+    for row in agents:
+        z_row, text_row = [], []
+        for column in agents:
+            cell = cells.get((row, column))
+            if cell is None:
+                z_row.append(None)
+                text_row.append("")
+                continue
+            z_row.append(codes[cell.verdict])
+            difference = "n/a" if cell.difference is None else f"{cell.difference:+.3f}{suffix}"
+            interval = "" if cell.low is None else f" [{cell.low:+.3f}, {cell.high:+.3f}]"
+            p_value = "n/a" if cell.p_adjusted is None else f"{cell.p_adjusted:.3g}"
+            text_row.append(
+                f"{row} vs {column}: {cell.verdict}<br>difference {difference}{interval}<br>Holm p {p_value}"
+            )
+        z.append(z_row)
+        text.append(text_row)
+    trace = {
+        "type": "heatmap", "x": list(agents), "y": list(agents), "z": z, "text": text, "zmin": -1, "zmax": 1,
+        "colorscale": [[0, VERDICT_COLORS["worse"]], [0.5, VERDICT_COLORS["not distinguishable"]],
+                       [1, VERDICT_COLORS["better"]]],
+        "showscale": False, "xgap": 2, "ygap": 2, "hovertemplate": "%{text}<extra></extra>",
+    }  # fmt: skip
+    layout = _base_layout(
+        uirevision=uirevision, showlegend=False, height=max(260, 80 + 34 * len(agents)),
+        margin={"l": 140, "r": 16, "t": 8, "b": 110},
+        xaxis={"type": "category", "showgrid": False, "tickangle": -30, "title": {"text": "column agent"}},
+        yaxis={"type": "category", "showgrid": False, "autorange": "reversed", "automargin": True},
+    )  # fmt: skip
+    return figure([trace], layout)
+
+
+def window_heatmap_figure(
+    agents: Sequence[str],
+    windows: Sequence[int],
+    values: dict[str, dict[int, float]],
+    *,
+    label: str,
+    unit: str,
+    uirevision: str = "windows",
+) -> dict:
+    """Metric per agent (rows) per window (columns), diverging around zero; a click opens the window."""
+    suffix = f" {unit}" if unit else ""
+    z = [
+        [None if values[agent].get(w) is None else round(values[agent][w], 4) for w in windows]
+        for agent in agents
+    ]
+    limit = max((abs(v) for row in z for v in row if v is not None), default=1.0) or 1.0
+    trace = {
+        "type": "heatmap", "x": [f"w{w}" for w in windows], "y": list(agents), "z": z, "customdata": [list(windows)] * len(agents),
+        "zmid": 0, "zmin": -limit, "zmax": limit, "colorscale": WINDOW_COLORSCALE, "xgap": 1, "ygap": 1,
+        "colorbar": {"ticksuffix": suffix, "thickness": 12},
+        "hovertemplate": f"<b>%{{y}}</b><br>window %{{customdata}}<br>{label} %{{z:+.3f}}{suffix}<br>click: equity curves<extra></extra>",
+    }  # fmt: skip
+    layout = _base_layout(
+        uirevision=uirevision, showlegend=False, height=max(220, 80 + 30 * len(agents)),
+        margin={"l": 140, "r": 16, "t": 8, "b": 48},
+        xaxis={"type": "category", "showgrid": False, "title": {"text": "window"}},
+        yaxis={"type": "category", "showgrid": False, "autorange": "reversed", "automargin": True},
+    )  # fmt: skip
+    return figure([trace], layout)
+
+
+@dataclass(frozen=True)
+class RoundLine:
+    """One agent on one instance of a window: its stored per-round returns."""
+
+    name: str
+    returns: Sequence[float]
+    color: str
+    dash: str = "solid"
+
+
+def window_equity_figure(lines: Sequence[RoundLine], *, uirevision: str = "window-equity") -> dict:
+    """Cumulative return % round by round, one line per agent and instance (instances dashed apart)."""
+    traces = []
+    for line in lines:
+        growth, points = 1.0, [0.0]
+        for value in line.returns:
+            growth *= 1.0 + float(value)
+            points.append(round((growth - 1.0) * 100.0, 4))
+        traces.append({
+            "type": "scatter", "mode": "lines", "name": line.name, "x": list(range(len(points))), "y": points,
+            "line": {"color": line.color, "width": 2, "dash": line.dash},
+            "hovertemplate": "<b>%{fullData.name}</b><br>round %{x}<br>return %{y:+.3f} %<extra></extra>",
+        })  # fmt: skip
+    layout = _base_layout(
+        uirevision=uirevision, showlegend=True, margin={"l": 56, "r": 16, "t": 8, "b": 90},
+        xaxis={"showgrid": True, "title": {"text": "round"}}, yaxis={"showgrid": True, "ticksuffix": " %"},
+    )  # fmt: skip
+    return figure(traces, layout)

@@ -57,8 +57,21 @@ def _fingerprint(tournament_id: int) -> dict:
             "account__participant__name", "market_time", "symbol", "side", "quantity", "price", "fee", "realised_pnl")
         marks = EquitySnapshot.objects.filter(**account).order_by("market_time", "id").values_list(
             "account__participant__name", "market_time", "equity", "cash")
-        prints[(run.window.index, run.instance)] = {"fills": list(fills), "equity": list(marks), "result": run.result}
+        prints[(run.window.index, run.instance)] = {"fills": list(fills), "equity": list(marks),
+                                                    "result": _market_result(run.result)}
     return prints
+
+
+# What an answer from the cache legitimately changes: no model call, so no latency and no cost.
+CALL_FIELDS = {"latency_seconds_sum", "latency_samples", "cost_usd", "cost_adjusted_return_pct"}
+
+
+def _market_result(result: dict) -> dict:
+    participants = [
+        {**p, "statistics": {k: v for k, v in (p.get("statistics") or {}).items() if k not in CALL_FIELDS}}
+        for p in result.get("participants", [])
+    ]
+    return {**result, "participants": participants}
 
 
 def _fields(**overrides):

@@ -1,0 +1,270 @@
+"""Tournament pages (issue 15): the list, and a page that follows a tournament while it runs
+and then says who is better and how sure that is.
+
+The page reads the runs (one query, their stored results left out), the lineup, and the
+results of tournaments.results, computed once per tournament state from the stored per-run
+results, never by replaying a run. While the tournament runs, the live region polls; its
+HTML is cached per (runs' state, metric), so a poll that finds nothing new costs the queries
+that tell it so. Polling stops (HTTP 286) once the tournament is completed or cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from tournaments import results as tournament_results
+from tournaments.models import RunStatus, Tournament, TournamentRun
+from web import figures
+
+POLL_SECONDS = 3
+LIVE_CACHE_SECONDS = 300
+METRIC_LABELS = {
+    "return_pct": "Return",
+    "sharpe": "Sharpe",
+    "max_drawdown_pct": "Max drawdown",
+    "cost_adjusted_return_pct": "Cost-adjusted return",
+}
+FINISHED = (Tournament.Status.COMPLETED, Tournament.Status.CANCELLED)
+
+
+@require_GET
+def tournament_list(request: HttpRequest) -> HttpResponse:
+    tournaments = Tournament.objects.annotate(
+        entry_count=Count("entries", distinct=True),
+        run_count=Count("runs", distinct=True),
+        runs_completed=Count("runs", filter=Q(runs__status=RunStatus.COMPLETED), distinct=True),
+        runs_failed=Count("runs", filter=Q(runs__status=RunStatus.FAILED), distinct=True),
+        window_count=Count("windows", distinct=True),
+    ).order_by("-created_at", "-id")
+    context = {"tournaments": list(tournaments), "poll_seconds": POLL_SECONDS * 2}
+    if request.htmx:
+        return render(request, "web/tournament_list.html#tournament-table", context)
+    return render(request, "web/tournament_list.html", context)
+
+
+def _metric_param(request: HttpRequest) -> str:
+    metric = request.GET.get("metric", "return_pct")
+    return metric if metric in tournament_results.METRICS else "return_pct"
+
+
+def _tournament_or_404(tournament_id: int) -> Tournament:
+    try:
+        return Tournament.objects.get(pk=tournament_id)
+    except Tournament.DoesNotExist as exc:
+        raise Http404("no such tournament") from exc
+
+
+def _rounds_per_window(tournament: Tournament, window) -> int:
+    # as tournaments.selectors.rounds_planned: the agents' rounds plus the settling round
+    try:
+        step = max(1, int(tournament.rules.get("invocation_interval_minutes", 60))) * 60
+    except (TypeError, ValueError):
+        step = 3600
+    return math.ceil((window["end"] - window["start"]).total_seconds() / step) + 1
+
+
+def _run_rows(tournament: Tournament) -> list[dict]:
+    return list(
+        TournamentRun.objects.filter(tournament=tournament)
+        .order_by("window__index", "instance")
+        .values("pk", "window__index", "window__start_time", "window__end_time", "instance", "status",
+                "rounds_done", "competition_id", "llm_cost_usd", "attempts", "error")
+    )  # fmt: skip
+
+
+def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
+    """Windows (rows) x instances (cells) with each run's status and progress; totals."""
+    windows: dict[int, dict] = {}
+    totals = defaultdict(int)
+    for run in runs:
+        window = windows.setdefault(run["window__index"], {
+            "index": run["window__index"], "start": run["window__start_time"], "end": run["window__end_time"],
+            "runs": [],
+        })  # fmt: skip
+        planned = _rounds_per_window(tournament, window)
+        run["rounds_planned"] = planned
+        run["percent"] = (
+            100
+            if run["status"] == RunStatus.COMPLETED
+            else min(100, round(100 * run["rounds_done"] / planned))
+        )
+        window["runs"].append(run)
+        totals[run["status"]] += 1
+        totals["rounds_done"] += run["rounds_done"]
+        totals["rounds_planned"] += planned
+    totals["runs"] = len(runs)
+    return list(windows.values()), dict(totals)
+
+
+def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
+    state = "|".join(f"{r['pk']}:{r['status']}:{r['rounds_done']}" for r in runs)
+    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{state}"
+    return "gauntlet:tournament-live:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+@require_GET
+def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
+    tournament = _tournament_or_404(tournament_id)
+    metric = _metric_param(request)
+    runs = _run_rows(tournament)
+    key = _state_key(tournament, runs, metric)
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(
+            "web/tournament_detail.html#live", _live_context(tournament, runs, metric), request=request
+        )
+        cache.set(key, html, LIVE_CACHE_SECONDS)
+    if request.htmx:
+        status = HttpResponseStopPolling.status_code if tournament.status in FINISHED else 200
+        return HttpResponse(html, status=status)
+    entries = list(tournament.entries.values("name", "llm_provider", "llm_model"))
+    return render(request, "web/tournament_detail.html", {
+        "tournament": tournament, "entries": entries, "metric": metric, "live_html": mark_safe(html),
+    })  # fmt: skip
+
+
+def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict:
+    windows, totals = _grid(tournament, runs)
+    instances = list(range(tournament.instances))
+    context = {
+        "tournament": tournament,
+        "metric": metric,
+        "metric_label": METRIC_LABELS[metric],
+        "metric_choices": list(METRIC_LABELS.items()),
+        "windows": windows,
+        "instances": instances,
+        "totals": totals,
+        "llm_cost_usd": sum((run["llm_cost_usd"] for run in runs), start=0),
+        "failures": [run for run in runs if run["status"] == RunStatus.FAILED][:20],
+        "live": tournament.status not in FINISHED,
+        "poll_seconds": POLL_SECONDS,
+        "page": None,
+    }
+    page = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric)
+    if page is not None:
+        context.update(_results_context(tournament, page))
+    return context
+
+
+def _results_context(tournament: Tournament, page) -> dict:
+    results = page.results
+    metric = results.metric
+    unit = tournament_results.UNITS[metric]
+    label = METRIC_LABELS[metric]
+    baselines = set(page.stored.baselines)
+    members = set(results.mcs.members) if results.mcs else set()
+    ranking = []
+    for row in results.agents:
+        summary = row.metrics[metric]
+        reference = next((rate for rate in row.win_rates if rate.opponent == "buy and hold"), None)
+        ranking.append({
+            "row": row, "summary": summary, "is_baseline": row.agent in baselines, "in_set": row.agent in members,
+            "mcs_p": results.mcs.p_values.get(row.agent) if results.mcs else None, "vs_hold": reference,
+        })  # fmt: skip
+    agents = [row.agent for row in results.agents]
+    cells = {}
+    for pair in results.pairs.get(metric, ()):
+        flipped = {"better": "worse", "worse": "better"}.get(pair.verdict, pair.verdict)
+        low, high = (pair.interval.low, pair.interval.high) if pair.interval else (None, None)
+        cells[(pair.first, pair.second)] = figures.PairCell(
+            pair.verdict, pair.mean_difference, low, high, pair.p_adjusted
+        )
+        cells[(pair.second, pair.first)] = figures.PairCell(
+            flipped, None if pair.mean_difference is None else -pair.mean_difference,
+            None if high is None else -high, None if low is None else -low, pair.p_adjusted,
+        )  # fmt: skip
+    per_window = defaultdict(lambda: defaultdict(list))
+    for run in page.stored.runs:
+        value = getattr(run, metric)
+        if value is not None:
+            per_window[run.agent][run.window].append(float(value))
+    values = {agent: {w: sum(v) / len(v) for w, v in per_window[agent].items()} for agent in agents}
+    forest = [
+        figures.ForestRow(
+            item["row"].agent, item["summary"].mean,
+            item["summary"].mean_interval.low if item["summary"].mean_interval else None,
+            item["summary"].mean_interval.high if item["summary"].mean_interval else None,
+            item["is_baseline"], item["in_set"],
+        )
+        for item in ranking
+    ]  # fmt: skip
+    uirevision = f"tournament-{tournament.pk}-{metric}"
+    return {
+        "page": page,
+        "results": results,
+        "ranking": ranking,
+        "unit": unit,
+        "sentence": page.power_sentence,
+        "result_windows": list(results.windows),
+        "forest_figure": figures.forest_figure(forest, label=label, unit=unit, uirevision=uirevision),
+        "pairwise_figure": figures.pairwise_figure(agents, cells, unit=unit, uirevision=uirevision),
+        "window_figure": figures.window_heatmap_figure(
+            agents, list(results.windows), values, label=label, unit=unit, uirevision=uirevision
+        ),
+    }
+
+
+@require_GET
+def tournament_window(request: HttpRequest, tournament_id: int, window_index: int) -> HttpResponse:
+    """Equity curves (cumulative return round by round) of every agent and instance of one window,
+    from the stored per-round returns, with links to each run's competition dashboard."""
+    tournament = _tournament_or_404(tournament_id)
+    runs = list(
+        TournamentRun.objects.filter(tournament=tournament, window__index=window_index)
+        .order_by("instance")
+        .values(
+            "pk", "instance", "status", "competition_id", "result", "window__start_time", "window__end_time"
+        )
+    )
+    if not runs:
+        raise Http404("no such window")
+    colors: dict[str, str] = {}
+    lines = []
+    dashes = ("solid", "dot", "dash")
+    by_agent: dict[str, list[list[float]]] = defaultdict(list)
+    for run in runs:
+        for participant in (run["result"] or {}).get("participants", []):
+            returns = ((participant.get("statistics") or {}).get("returns")) or []
+            colors.setdefault(participant["name"], figures.color_for(len(colors)))
+            by_agent[participant["name"]].append(returns)
+            if len(runs) <= len(dashes):  # a few instances: each its own line
+                name = (
+                    participant["name"] if len(runs) == 1 else f"{participant['name']} · i{run['instance']}"
+                )
+                lines.append(
+                    figures.RoundLine(name, returns, colors[participant["name"]], dashes[run["instance"] % 3])
+                )
+    if len(runs) > len(dashes):  # many instances: one line per agent, the instances averaged round by round
+        for agent, series in by_agent.items():
+            rounds = max(len(returns) for returns in series)
+            mean = [
+                sum(r[i] for r in series if i < len(r)) / max(1, sum(1 for r in series if i < len(r)))
+                for i in range(rounds)
+            ]
+            lines.append(figures.RoundLine(f"{agent} (mean of {len(series)})", mean, colors[agent]))
+    context = {
+        "tournament": tournament,
+        "window_index": window_index,
+        "runs": runs,
+        "start": runs[0]["window__start_time"],
+        "end": runs[0]["window__end_time"],
+        "equity_figure": figures.window_equity_figure(
+            lines, uirevision=f"window-{tournament.pk}-{window_index}"
+        )
+        if lines
+        else None,
+    }
+    if request.htmx:
+        return render(request, "web/tournament_detail.html#window", context)
+    return render(request, "web/tournament_window.html", context)
