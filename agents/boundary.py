@@ -149,7 +149,9 @@ def response_admit(response):
     if structured is not None:
         structured, escaped = json_storable(structured)
         counter.escaped += escaped
-    if not counter.escaped and structured is response.structured:
+    tokens = _token_count(response.input_tokens), _token_count(response.output_tokens)
+    unchanged = tokens == (response.input_tokens, response.output_tokens)
+    if not counter.escaped and structured is response.structured and unchanged:
         return response
     return replace(
         response,
@@ -158,7 +160,23 @@ def response_admit(response):
         error=error,
         structured=structured,
         escaped_characters=response.escaped_characters + counter.escaped,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
     )
+
+
+# The token columns' range on every backend (PositiveIntegerField). A server's usage block is
+# what it says: 10**30 tokens would overflow the cost's Decimal context and the INSERT.
+MAX_TOKEN_COUNT = 2**31 - 1
+
+
+def _token_count(value) -> int:
+    if isinstance(value, int) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    try:
+        return min(max(int(value), 0), MAX_TOKEN_COUNT)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 __all__ = ["ESCAPE", "MAX_JSON_DEPTH", "json_storable", "response_admit", "text_restore", "text_storable"]

@@ -17,7 +17,7 @@ def _number(value) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError, InvalidOperation):
+    except (TypeError, ValueError, InvalidOperation, OverflowError):  # a model's 10**400: no number to show
         return None
     return None if math.isnan(number) or math.isinf(number) else number
 
