@@ -6,6 +6,7 @@ in as `api_key` (stored encrypted) or is named by `api_key_env`.
 
 import json
 
+from agents.pricing import MAX_PRICE_PER_MTOK, price_for
 from gauntlet.errors import DomainError
 
 MAX_LLM_CONFIG_BYTES = 64 * 1024
@@ -37,6 +38,13 @@ def llm_config_check(value, *, field: str = "llm_config") -> dict:
         raise DomainError(f"{field} must hold only JSON values", field=field) from exc
     if size > MAX_LLM_CONFIG_BYTES:
         raise DomainError(f"{field} must be at most {MAX_LLM_CONFIG_BYTES // 1024} KB of JSON", field=field)
+    pricing = value.get("pricing")
+    if pricing is not None and price_for("", pricing) is None:
+        raise DomainError(
+            f"{field}.pricing must be an object with input_per_mtok and output_per_mtok, each a number of "
+            f"USD per million tokens from 0 to {MAX_PRICE_PER_MTOK}",
+            field=field,
+        )
     secrets = _credential_keys(value)
     if secrets:
         raise DomainError(

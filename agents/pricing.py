@@ -29,17 +29,29 @@ def price_table() -> dict[str, Price]:
     }
 
 
+# No model costs more than this per million tokens; a larger (or negative, or non-finite)
+# override is a typo, and would overflow the cost column.
+MAX_PRICE_PER_MTOK = Decimal("100000")
+
+
+def price_is_sane(value: Decimal) -> bool:
+    return value.is_finite() and Decimal(0) <= value <= MAX_PRICE_PER_MTOK
+
+
 def price_for(model: str, override: dict | None = None) -> Price | None:
     """The participant's override, else the exact entry, else the longest matching prefix."""
     if override:
         try:
-            return Price(
+            price = Price(
                 Decimal(str(override["input_per_mtok"])),
                 Decimal(str(override["output_per_mtok"])),
                 "llm_config.pricing",
             )
         except (KeyError, InvalidOperation, TypeError):
             return None
+        if not all(price_is_sane(value) for value in (price.input_per_mtok, price.output_per_mtok)):
+            return None
+        return price
     table = price_table()
     name = (model or "").strip().lower()
     name = name.rsplit("/", 1)[-1]  # gateway names like "openai/gpt-4o" or "deepseek/deepseek-chat"

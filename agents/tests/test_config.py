@@ -149,3 +149,31 @@ def test_update_exit_null_keeps_the_current_level_of_the_position():
     btc, eth = outcome.decision.actions
     assert (btc.stop_loss, btc.take_profit) == (Decimal("60500"), Decimal("64000"))
     assert (eth.stop_loss, eth.take_profit) == (None, Decimal("3500"))  # no position: nothing to keep
+
+
+# --- llm_config as every door checks it (agents.llm_config) -----------------------------------
+
+
+def test_llm_config_refuses_a_price_override_that_is_absurd_or_malformed():
+    from agents.llm_config import llm_config_check
+    from gauntlet.errors import DomainError
+
+    good = {"pricing": {"input_per_mtok": "3", "output_per_mtok": 15}}
+    assert llm_config_check(good) == good
+    for pricing in (
+        {"input_per_mtok": 1e300, "output_per_mtok": 1},
+        {"input_per_mtok": -1, "output_per_mtok": 1},
+        {"input_per_mtok": "NaN", "output_per_mtok": 1},
+        {"input_per_mtok": 1},
+        {},
+        "cheap",
+    ):
+        with pytest.raises(DomainError, match="pricing"):
+            llm_config_check({"pricing": pricing})
+
+
+def test_an_absurd_stored_price_override_prices_nothing_instead_of_overflowing():
+    from agents.pricing import invocation_cost
+
+    cost, note = invocation_cost("gpt-4o", 10**9, 10**9, {"input_per_mtok": "1e300", "output_per_mtok": "1"})
+    assert cost == 0 and "malformed" in note
