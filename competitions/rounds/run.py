@@ -33,8 +33,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from agents.context import CompetitionRules
+from agents.context import CompetitionRules, PastInvocation
 from agents.models import Invocation
+from agents.prompt import HISTORY_LIMIT
 from agents.providers import IN_PROCESS_PROVIDERS
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
@@ -48,7 +49,7 @@ from ..models import Competition, Participant, Round
 from ..rules import trading_rules
 from .claim import PHASES, lease_owner, phase_done, phase_set, round_claim
 from .clock import round_market_time
-from .context import InvocationCounts, contexts_build
+from .context import InvocationCounts, contexts_build, past_invocations
 from .execute import INVOCATION_FIELDS, decisions_execute
 from .invoke import Recorded, agents_invoke
 
@@ -76,6 +77,7 @@ def round_run(
     counts: InvocationCounts | None = None,
     previous_market_time: datetime | None = None,
     final: bool = False,
+    batch: ReplayBatch | None = None,
 ) -> Round | None:
     """Run (or resume) one round. Returns the round, or None if it had already finished.
 
@@ -85,18 +87,70 @@ def round_run(
     not skipped or failed, when the caller ran it. `final` is the replay's last round at
     end_time: the market moves since the previous round, every position closed at the
     mark, final equity, and no agent asked (competition_finish).
+
+    `batch`: the round is one of a batch of replay rounds run in the caller's one
+    transaction (replay.py), over the batch's Book; it must be a new round (RoundExists
+    otherwise).
     """
     if competition is None or competition.pk != competition_id:
         competition = Competition.objects.get(pk=competition_id)
     market_time = market_time or round_market_time(competition, number)
     round_ = round_claim(
-        competition_id=competition_id, number=number, market_time=market_time, owner=owner or lease_owner()
+        competition_id=competition_id, number=number, market_time=market_time, owner=owner or lease_owner(),
+        new_only=batch is not None,
     )
     if round_ is None:
         return None
-    job = RoundJob(competition, round_, final=final, counts=counts, previous_market_time=previous_market_time)
-    job.run()
+    job = RoundJob(competition, round_, final=final, counts=counts, previous_market_time=previous_market_time,
+                   batch=batch)
+    if batch is not None:
+        job.run_in_batch()
+    else:
+        job.run()
     return round_
+
+
+@dataclass
+class ReplayBatch:
+    """What the rounds of one batch share: replay rounds whose agents are all built-in
+    strategies (no model called, nothing paid), run one after the other in ONE transaction.
+
+    The accounts are locked and loaded once for the batch (the Book), the participants
+    read once, and each agent's recent invocations carried from round to round instead of
+    read again. A crash anywhere in the batch rolls all of it back: the next runner starts
+    at the batch's first round, with nothing called or filled twice.
+    """
+
+    book: Book
+    participants: list[Participant]  # active at the start of the batch, in id order
+    past: dict[int, list[PastInvocation]]  # participant id -> its last HISTORY_LIMIT rounds' invocations
+    liquidations_written: set[int] = field(default_factory=set)
+
+    def pending(self) -> list[Participant]:
+        gone = set(self.book.liquidated)
+        return [participant for participant in self.participants if participant.pk not in gone]
+
+    def remember(self, round_: Round, rows: list[Invocation]) -> None:
+        """The round's invocations, executed, as the next round's decision history reads them."""
+        oldest = round_.number + 1 - HISTORY_LIMIT
+        for row in sorted(rows, key=lambda invocation: invocation.participant_id):
+            past = self.past.setdefault(row.participant_id, [])
+            past.append(PastInvocation(row.status, row.error, row.action_outcomes, round_.number, round_.market_time))
+            while past and past[0].round_number < oldest:
+                past.pop(0)
+
+
+def replay_batch_open(*, competition: Competition, rules: engine.Rules, next_number: int) -> ReplayBatch | None:
+    """A batch for the rounds from `next_number` on, inside the caller's transaction; None
+    when a model takes part (its calls must be committed as they are answered)."""
+    participants = list(
+        Participant.objects.filter(competition=competition, status=Participant.Status.ACTIVE).order_by("id")
+    )
+    if not participants or any(p.llm_provider not in IN_PROCESS_PROVIDERS for p in participants):
+        return None
+    book = Book(competition_id=competition.pk, rules=rules)
+    return ReplayBatch(book=book, participants=participants,
+                       past=past_invocations(competition, before_round=next_number))
 
 
 @dataclass
@@ -118,6 +172,7 @@ class RoundJob:
     final: bool = False
     counts: InvocationCounts | None = None
     previous_market_time: datetime | None = None  # when the runner ran the round before
+    batch: ReplayBatch | None = None
     # where this runner took the round up: from "invoked" on, invocations (and in
     # principle orders) made by an earlier runner may exist
     started_phase: str = field(init=False)
@@ -130,6 +185,8 @@ class RoundJob:
         self.started_phase = self.round.phase
         self.agent_rules = CompetitionRules.from_competition(self.competition)
         self.rules = trading_rules(self.competition)
+        if self.batch is not None:  # liquidations are recorded once per batch, not per round
+            self._liquidations_written = self.batch.liquidations_written
 
     @property
     def source(self):
@@ -184,6 +241,26 @@ class RoundJob:
             round_.refresh_from_db(fields=["snapshot", "phase"])
             self.fail(f"market data: {exc}")
 
+    def run_in_batch(self) -> None:
+        """The round inside its batch's transaction, over the batch's Book: the steps of the
+        one-transaction round of built-in strategies, nothing committed here."""
+        batch, round_ = self.batch, self.round
+        round_.timings = {}
+        timer = RoundTimer(time.perf_counter())
+        try:
+            fetched = self.snapshot_fetch()
+        except MarketDataError as exc:  # nothing of this round was done yet but its claim
+            self.fail(f"market data: {exc}")
+            return
+        if fetched is None:
+            return
+        timer.lap(round_.timings, "snapshot_s")
+        snapshot, book = self.prepare(fetched, timer, save=False, book=batch.book)
+        recorded = self.invoke(snapshot, batch.pending(), book)
+        timer.lap(round_.timings, "agents_s")
+        self.settle(snapshot, book, recorded, timer)
+        batch.remember(round_, recorded.rows)
+
     # -- 1-2: snapshot and market moves ---------------------------------------------------
 
     def snapshot_fetch(self) -> tuple[MarketSnapshot, str] | None:
@@ -210,11 +287,12 @@ class RoundJob:
             services.participants_liquidate(participant_ids=new)
             self._liquidations_written.update(new)
 
-    def prepare(self, fetched, timer: RoundTimer, *, save: bool) -> tuple[MarketSnapshot, Book | None]:
+    def prepare(
+        self, fetched, timer: RoundTimer, *, save: bool, book: Book | None = None
+    ) -> tuple[MarketSnapshot, Book | None]:
         """Store the snapshot and process the market moves; one UPDATE of the round row
         (none with save=False: the round's completion in this transaction saves it all)."""
         round_ = self.round
-        book = None
         if fetched is not None:
             snapshot, dataset = fetched
             round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset)
@@ -299,6 +377,7 @@ class RoundJob:
                 competition=self.competition, rules=self.agent_rules, trading_rules=self.rules,
                 round_number=round_.number, market_time=round_.market_time, snapshot=snapshot,
                 pending=pending, book=book, counts=self.counts,
+                past=self.batch.past if self.batch is not None else None,
             )
             recorded = agents_invoke(round_=round_, pending=pending, contexts=contexts, counts=self.counts)
         if book is not None:  # inside the round's one transaction: saved when it completes
