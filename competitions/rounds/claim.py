@@ -20,6 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gauntlet.db import insert_rows
+
 from ..models import Round
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def round_claim(
               "lease_owner": owner, "lease_expires_at": lease_until}
     if new_only:
         try:
-            return Round.objects.create(**fields)
+            return insert_rows(Round, [Round(**fields)])[0]
         except IntegrityError as exc:
             raise RoundExists(f"round {number} of competition {competition_id} exists") from exc
     try:

@@ -37,6 +37,7 @@ from agents.context import CompetitionRules, PastInvocation
 from agents.models import Invocation
 from agents.prompt import HISTORY_LIMIT
 from agents.providers import IN_PROCESS_PROVIDERS
+from gauntlet.db import insert_rows, update_rows
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
 from marketdata.sources import MarketDataError, get_source
@@ -59,6 +60,10 @@ logger = logging.getLogger(__name__)
 # a replay runs tens of rounds a second, and pages fold whatever a fold has not reached yet.
 AGGREGATE_FOLD_SECONDS = 1.0
 _last_fold: dict[int, float] = {}
+
+# the Round fields a run of the round changes
+ROUND_RUN_FIELDS = ("status", "detail", "phase", "snapshot", "finished_at", "timings", "llm_cost_usd", "prices",
+                    "lease_owner", "lease_expires_at")
 
 
 def price_source_for(competition: Competition):
@@ -448,7 +453,7 @@ class RoundJob:
             exclude_participant_ids=disqualified,
         )
         self.flush(book)
-        EquitySnapshot.objects.bulk_create(snapshots)
+        insert_rows(EquitySnapshot, snapshots, returning=False)  # read back by id order only
         self.round.phase = "marked"
 
     def complete(self, snapshot: MarketSnapshot, cost: Decimal | None) -> None:
@@ -473,7 +478,8 @@ class RoundJob:
         round_.finished_at = timezone.now()
         round_.lease_owner = ""
         round_.lease_expires_at = None
-        round_.save()
+        # what a run of the round sets (the rest is fixed by the claim): one UPDATE
+        update_rows(Round, [round_], ROUND_RUN_FIELDS)
 
     def fail(self, detail: str) -> None:
         logger.warning("round %s of competition %s failed: %s", self.round.number, self.competition.pk, detail)
