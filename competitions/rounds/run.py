@@ -300,7 +300,9 @@ class RoundJob:
         round_ = self.round
         if fetched is not None:
             snapshot, dataset = fetched
-            round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset)
+            # a replay's market is a function of (dataset, time): stored as its summary, rebuilt on demand
+            rebuild = getattr(self.source, "rebuild_key", lambda: None)()
+            round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset, rebuild=rebuild)
             round_.phase = "snapshot"
             # what every agent sees; a snapshot survives its stored form unchanged
             # (marketdata tests prove it), so a resumed round sees the same

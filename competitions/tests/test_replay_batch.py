@@ -128,3 +128,28 @@ def test_a_crash_inside_a_batch_rolls_the_batch_back_and_the_next_run_repeats_no
     assert sum(
         Invocation.objects.filter(round__competition=crashed).values_list("cost_usd", flat=True), Decimal(0)
     ) == 0
+
+
+def test_a_replay_round_stores_its_snapshots_summary_and_rebuilds_what_the_agents_saw(replay_market):
+    from marketdata.services import snapshot_from_record
+    from marketdata.sources import get_source
+
+    competition = _baselines(replay_market, "snapshots")
+    seen = {}
+    real = run_module.contexts_build
+
+    def recording(**kwargs):
+        seen[kwargs["round_number"]] = kwargs["snapshot"]
+        return real(**kwargs)
+
+    with mock.patch.object(run_module, "contexts_build", recording):
+        replay_run(competition_id=competition.pk, rounds=5)
+    for round_ in Round.objects.filter(competition=competition).select_related("snapshot"):
+        payload = round_.snapshot.payload
+        assert "candles" not in payload["symbols"]["BTC/USDT"]  # the bars are the dataset's, not copied
+        assert payload["symbols"]["BTC/USDT"]["price"] == str(seen[round_.number].prices["BTC/USDT"])
+        assert snapshot_from_record(round_.snapshot) == seen[round_.number]
+        assert seen[round_.number].symbols["BTC/USDT"].candles  # what the agents saw had them
+    # a source with windows of its own is stored whole
+    source = get_source("replay", dataset=replay_market, timeframe="1h", base_bars=10)
+    assert source.rebuild_key() is None
