@@ -23,7 +23,7 @@ from gauntlet.errors import ConflictError, DomainError
 
 from marketdata.sources import MarketDataError
 
-from .. import services
+from .. import aggregates, services
 from ..models import Competition, Round
 from ..rules import trading_rules
 from .claim import RoundExists
@@ -36,7 +36,7 @@ PROGRESS_KEY = "gauntlet:replay-progress:{}"
 # Rounds of built-in strategies run in batches, one transaction each (run.ReplayBatch): a
 # batch ends after this long or this many rounds, whichever comes first. A pause, a stop or
 # a crash takes effect at a batch's end; a crash repeats at most one batch.
-REPLAY_BATCH_SECONDS = 1.0
+REPLAY_BATCH_SECONDS = 2.0
 REPLAY_BATCH_ROUNDS = 500
 
 
@@ -192,6 +192,8 @@ def _batch_run(
                 break
             if done >= REPLAY_BATCH_ROUNDS or time.perf_counter() - began >= REPLAY_BATCH_SECONDS:
                 break
+        if done:  # the participants' stored aggregates, once per batch (pages fold the rest)
+            aggregates.participants_fold(competition_id=competition.pk)
     return number, previous, done, spent
 
 

@@ -466,7 +466,8 @@ class RoundJob:
             # the mids, for the buy-and-hold benchmark (aggregates.snapshot_prices' form)
             self.round.prices = {symbol: str(price) for symbol, price in snapshot.prices.items()}
             self.finish(Round.Status.COMPLETED, "")
-            if _fold_due(self.competition.pk, final=self.final):
+            # a batch folds once, at its end (replay.py)
+            if self.batch is None and _fold_due(self.competition.pk, final=self.final):
                 aggregates.participants_fold(competition_id=self.competition.pk)
             Competition.objects.filter(pk=self.competition.pk).filter(
                 Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
