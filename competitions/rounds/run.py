@@ -130,6 +130,7 @@ class ReplayBatch:
     participants: list[Participant]  # active at the start of the batch, in id order
     past: dict[int, list[PastInvocation]]  # participant id -> its last HISTORY_LIMIT rounds' invocations
     liquidations_written: set[int] = field(default_factory=set)
+    source: object = None  # the competition's price source, one for the batch (its dataset read once)
 
     def pending(self) -> list[Participant]:
         gone = set(self.book.liquidated)
@@ -197,6 +198,10 @@ class RoundJob:
     def source(self):
         """The competition's price source, one per round (a replay source checks its
         dataset's revision once, not at every use)."""
+        if self._source is None and self.batch is not None:
+            if self.batch.source is None:
+                self.batch.source = price_source_for(self.competition)
+            self._source = self.batch.source
         if self._source is None:
             self._source = price_source_for(self.competition)
         return self._source
