@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Sum
 
 from gauntlet.errors import ConflictError, DomainError
-
 from marketdata.sources import MarketDataError
 
 from .. import aggregates, services
@@ -106,8 +105,9 @@ def replay_run(
             try:
                 ran = _batch_run(competition, number=number, previous=previous, counts=counts,
                                  limit=None if rounds is None else rounds - done_here, on_round=on_round,
-                                 should_stop=should_stop, progress_of=lambda done, spent: _progress(
-                                     competition, total, started, done_here + done, done_before, cost + spent))
+                                 should_stop=should_stop,
+                                 progress_of=lambda done, spent, here=done_here, before=cost: _progress(
+                                     competition, total, started, here + done, done_before, before + spent))
             except (RoundExists, MarketDataError):
                 # rolled back: the rounds are taken up one at a time from the first not completed
                 number, previous, known_new = None, None, False

@@ -109,9 +109,8 @@ def test_a_crash_inside_a_batch_rolls_the_batch_back_and_the_next_run_repeats_no
             raise SystemExit("killed")  # the runner dies inside the batch's transaction
 
     with mock.patch.object(replay_module, "REPLAY_BATCH_ROUNDS", 10), \
-            mock.patch.object(run_module.RoundJob, "settle", settle_then_die):
-        with pytest.raises(SystemExit):
-            replay_run(competition_id=crashed.pk, until_end=True)
+            mock.patch.object(run_module.RoundJob, "settle", settle_then_die), pytest.raises(SystemExit):
+        replay_run(competition_id=crashed.pk, until_end=True)
     # rounds 0 (alone), 1-10 and 11-19... the batch that held round 20 left nothing
     numbers = set(Round.objects.filter(competition=crashed).values_list("number", flat=True))
     assert numbers == set(range(max(numbers) + 1)) and max(numbers) < 20
