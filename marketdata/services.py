@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gauntlet.db import insert_rows
 from marketdata.catalogue import CRYPTO_QUOTES
 from marketdata.importing import ParsedCandles, parse_candle_file
 from marketdata.models import Candle, Dataset, MarketSnapshotRecord
@@ -219,10 +220,31 @@ def snapshot_fetch(
     return snapshot, label or ""
 
 
-def snapshot_store(*, snapshot: MarketSnapshot, dataset: str = "") -> MarketSnapshotRecord:
-    return MarketSnapshotRecord.objects.create(
-        at=snapshot.at, source=snapshot.source, dataset=dataset, payload=snapshot.to_dict()
-    )
+# the part of each symbol's snapshot a stored replay snapshot keeps (what pages and
+# aggregates read in the database: the mids and the 24 h change)
+SUMMARY_FIELDS = ("symbol", "asset_class", "price", "price_time", "change_24h_pct")
+
+
+def snapshot_store(*, snapshot: MarketSnapshot, dataset: str = "", rebuild: dict | None = None) -> MarketSnapshotRecord:
+    """Store the snapshot a round's agents saw.
+
+    `rebuild` (a replay source's rebuild_key(): its name, dataset and timeframe) says the
+    snapshot is a function of (dataset, time): then only each symbol's summary is stored
+    (mids, 24 h change) with that key, and snapshot_from_record rebuilds the whole snapshot,
+    candles and indicators, from the dataset. A stored year of hourly rounds' candle
+    windows would be gigabytes of the same bars over and over, and their JSON most of a
+    replay round's time.
+    """
+    payload = snapshot.to_dict()
+    if rebuild is not None:
+        payload = {
+            "at": payload["at"], "source": payload["source"], "rebuild": dict(rebuild),
+            "symbols": {
+                symbol: {name: entry[name] for name in SUMMARY_FIELDS} for symbol, entry in payload["symbols"].items()
+            },
+        }
+    record = MarketSnapshotRecord(at=snapshot.at, source=snapshot.source, dataset=dataset, payload=payload)
+    return insert_rows(MarketSnapshotRecord, [record])[0]
 
 
 def snapshot_take(
@@ -244,4 +266,11 @@ def snapshot_take(
 
 
 def snapshot_from_record(record: MarketSnapshotRecord) -> MarketSnapshot:
-    return MarketSnapshot.from_dict(record.payload)
+    """The snapshot as the round's agents saw it: stored whole, or rebuilt from its dataset."""
+    payload = record.payload
+    rebuild = payload.get("rebuild")
+    if not rebuild:
+        return MarketSnapshot.from_dict(payload)
+    options = {key: value for key, value in rebuild.items() if key != "source"}
+    source = get_source(rebuild["source"], **options)
+    return source.snapshot(list(payload["symbols"]), MarketSnapshot.from_dict(payload).at)

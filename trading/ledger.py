@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from gauntlet.db import update_rows
+from gauntlet.db import insert_rows, update_rows
 from marketdata.catalogue import symbol_asset_class
 from trading import engine
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
@@ -94,19 +94,20 @@ class Writes:
         changed.update(fields)
 
     def flush(self) -> None:
+        # insert_rows: bulk_create's rows without its per-call query compiling
         if self.orders:
-            Order.objects.bulk_create(self.orders)
+            insert_rows(Order, self.orders)
         groups: dict[tuple[str, ...], list[Position]] = {}
         for row, fields in self.changed_positions.values():
             groups.setdefault(tuple(sorted(fields)), []).append(row)
         for fields, rows in groups.items():  # e.g. funding on every open position: one statement
             update_rows(Position, rows, fields)
         if self.new_positions:
-            Position.objects.bulk_create(self.new_positions)
+            insert_rows(Position, self.new_positions)
         if self.fills:
-            Fill.objects.bulk_create(self.fills)
+            insert_rows(Fill, self.fills)
         if self.entries:
-            LedgerEntry.objects.bulk_create(self.entries)
+            insert_rows(LedgerEntry, self.entries, returning=False)
         if self.accounts:
             now = timezone.now()
             for account in self.accounts.values():

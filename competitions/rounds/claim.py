@@ -20,6 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gauntlet.db import insert_rows
+
 from ..models import Round
 
 logger = logging.getLogger(__name__)
@@ -83,17 +85,32 @@ def lease_renew(round_: Round) -> None:
     Round.objects.filter(pk=round_.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds()))
 
 
-def round_claim(*, competition_id: int, number: int, market_time: datetime, owner: str) -> Round | None:
+class RoundExists(Exception):
+    """A batch's round is already there: the batch stops (and is rolled back) to let the
+    one-round path deal with it."""
+
+
+def round_claim(
+    *, competition_id: int, number: int, market_time: datetime, owner: str, new_only: bool = False
+) -> Round | None:
     """Claim round `number`: a new row, or a running one whose runner's lease ran out or
     whose runner died on this host.
 
     Returns None when the round already finished (beat fired twice; nothing to do) and
-    raises RoundBusy while another runner's lease is still valid.
+    raises RoundBusy while another runner's lease is still valid. `new_only` (a batch of
+    replay rounds in one transaction): only a new row will do, one plain INSERT without a
+    savepoint; an existing row raises RoundExists, and the caller's transaction is to be
+    rolled back.
     """
     now = timezone.now()
     lease_until = now + timedelta(seconds=lease_seconds())
     fields = {"competition_id": competition_id, "number": number, "market_time": market_time,
               "lease_owner": owner, "lease_expires_at": lease_until}
+    if new_only:
+        try:
+            return insert_rows(Round, [Round(**fields)])[0]
+        except IntegrityError as exc:
+            raise RoundExists(f"round {number} of competition {competition_id} exists") from exc
     try:
         if transaction.get_connection().in_atomic_block:
             with transaction.atomic():  # a savepoint: a duplicate leaves the caller's transaction usable

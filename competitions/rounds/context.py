@@ -70,8 +70,13 @@ def contexts_build(
     pending: list[Participant],
     book: Book | None,
     counts: InvocationCounts | None,
+    past: dict[int, list[PastInvocation]] | None = None,
 ) -> dict[int, AgentContext]:
-    """participant id -> the AgentContext it is invoked with in this round."""
+    """participant id -> the AgentContext it is invoked with in this round.
+
+    `past` (participant id -> its invocations of the last HISTORY_LIMIT rounds, oldest
+    first, as past_invocations reads them) is what a runner carrying them from round to
+    round knows; without it they are read."""
     if counts is not None:
         invocation_counts = counts.get(competition)
     else:
@@ -85,7 +90,9 @@ def contexts_build(
         book.views(prices=prices) if book is not None
         else account_views(competition_id=competition.pk, prices=prices, rules=trading_rules)
     )
-    histories = decision_histories(competition, before_round=round_number)
+    if past is None:
+        past = past_invocations(competition, before_round=round_number)
+    histories = {pk: decision_history(invocations, HISTORY_LIMIT) for pk, invocations in past.items()}
     contexts = {}
     for participant in pending:
         view = views.get(participant.pk)
@@ -127,9 +134,14 @@ def agent_account_view(view: AccountLine, initial_capital: Decimal) -> AccountVi
 
 
 def decision_histories(competition: Competition, *, before_round: int) -> dict[int, list[DecisionHistoryItem]]:
-    """Every agent's last few actions and what became of them, oldest first: one query.
+    """Every agent's last few actions and what became of them, oldest first: one query."""
+    past = past_invocations(competition, before_round=before_round)
+    return {pk: decision_history(invocations, HISTORY_LIMIT) for pk, invocations in past.items()}
 
-    An agent answers at most once a round, so the last HISTORY_LIMIT rounds hold its last
+
+def past_invocations(competition: Competition, *, before_round: int) -> dict[int, list[PastInvocation]]:
+    """Every agent's invocations of the HISTORY_LIMIT rounds before `before_round`, oldest
+    first: one query. An agent answers at most once a round, so those rounds hold its last
     HISTORY_LIMIT invocations."""
     recent = (
         Invocation.objects.filter(
@@ -142,7 +154,7 @@ def decision_histories(competition: Competition, *, before_round: int) -> dict[i
     by_participant: dict[int, list[PastInvocation]] = {}
     for row in recent:
         by_participant.setdefault(row[0], []).append(PastInvocation(*row[1:]))
-    return {pk: decision_history(invocations, HISTORY_LIMIT) for pk, invocations in by_participant.items()}
+    return by_participant
 
 
 def latest_equity(competition: Competition) -> dict[int, tuple[str, Decimal]]:

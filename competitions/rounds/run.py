@@ -33,9 +33,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from agents.context import CompetitionRules
+from agents.context import CompetitionRules, PastInvocation
 from agents.models import Invocation
+from agents.prompt import HISTORY_LIMIT
 from agents.providers import IN_PROCESS_PROVIDERS
+from gauntlet.db import insert_rows, update_rows
 from marketdata.masking import masked_source
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
 from marketdata.snapshot import MarketSnapshot
@@ -49,7 +51,7 @@ from ..models import Competition, Participant, Round
 from ..rules import trading_rules
 from .claim import PHASES, lease_owner, phase_done, phase_set, round_claim
 from .clock import round_market_time
-from .context import InvocationCounts, contexts_build
+from .context import InvocationCounts, contexts_build, past_invocations
 from .execute import INVOCATION_FIELDS, decisions_execute
 from .invoke import Recorded, agents_invoke
 
@@ -59,6 +61,10 @@ logger = logging.getLogger(__name__)
 # a replay runs tens of rounds a second, and pages fold whatever a fold has not reached yet.
 AGGREGATE_FOLD_SECONDS = 1.0
 _last_fold: dict[int, float] = {}
+
+# the Round fields a run of the round changes
+ROUND_RUN_FIELDS = ("status", "detail", "phase", "snapshot", "finished_at", "timings", "llm_cost_usd", "prices",
+                    "lease_owner", "lease_expires_at")
 
 
 def price_source_for(competition: Competition):
@@ -78,6 +84,7 @@ def round_run(
     counts: InvocationCounts | None = None,
     previous_market_time: datetime | None = None,
     final: bool = False,
+    batch: ReplayBatch | None = None,
 ) -> Round | None:
     """Run (or resume) one round. Returns the round, or None if it had already finished.
 
@@ -87,18 +94,71 @@ def round_run(
     not skipped or failed, when the caller ran it. `final` is the replay's last round at
     end_time: the market moves since the previous round, every position closed at the
     mark, final equity, and no agent asked (competition_finish).
+
+    `batch`: the round is one of a batch of replay rounds run in the caller's one
+    transaction (replay.py), over the batch's Book; it must be a new round (RoundExists
+    otherwise).
     """
     if competition is None or competition.pk != competition_id:
         competition = Competition.objects.get(pk=competition_id)
     market_time = market_time or round_market_time(competition, number)
     round_ = round_claim(
-        competition_id=competition_id, number=number, market_time=market_time, owner=owner or lease_owner()
+        competition_id=competition_id, number=number, market_time=market_time, owner=owner or lease_owner(),
+        new_only=batch is not None,
     )
     if round_ is None:
         return None
-    job = RoundJob(competition, round_, final=final, counts=counts, previous_market_time=previous_market_time)
-    job.run()
+    job = RoundJob(competition, round_, final=final, counts=counts, previous_market_time=previous_market_time,
+                   batch=batch)
+    if batch is not None:
+        job.run_in_batch()
+    else:
+        job.run()
     return round_
+
+
+@dataclass
+class ReplayBatch:
+    """What the rounds of one batch share: replay rounds whose agents are all built-in
+    strategies (no model called, nothing paid), run one after the other in ONE transaction.
+
+    The accounts are locked and loaded once for the batch (the Book), the participants
+    read once, and each agent's recent invocations carried from round to round instead of
+    read again. A crash anywhere in the batch rolls all of it back: the next runner starts
+    at the batch's first round, with nothing called or filled twice.
+    """
+
+    book: Book
+    participants: list[Participant]  # active at the start of the batch, in id order
+    past: dict[int, list[PastInvocation]]  # participant id -> its last HISTORY_LIMIT rounds' invocations
+    liquidations_written: set[int] = field(default_factory=set)
+    source: object = None  # the competition's price source, one for the batch (its dataset read once)
+
+    def pending(self) -> list[Participant]:
+        gone = set(self.book.liquidated)
+        return [participant for participant in self.participants if participant.pk not in gone]
+
+    def remember(self, round_: Round, rows: list[Invocation]) -> None:
+        """The round's invocations, executed, as the next round's decision history reads them."""
+        oldest = round_.number + 1 - HISTORY_LIMIT
+        for row in sorted(rows, key=lambda invocation: invocation.participant_id):
+            past = self.past.setdefault(row.participant_id, [])
+            past.append(PastInvocation(row.status, row.error, row.action_outcomes, round_.number, round_.market_time))
+            while past and past[0].round_number < oldest:
+                past.pop(0)
+
+
+def replay_batch_open(*, competition: Competition, rules: engine.Rules, next_number: int) -> ReplayBatch | None:
+    """A batch for the rounds from `next_number` on, inside the caller's transaction; None
+    when a model takes part (its calls must be committed as they are answered)."""
+    participants = list(
+        Participant.objects.filter(competition=competition, status=Participant.Status.ACTIVE).order_by("id")
+    )
+    if not participants or any(p.llm_provider not in IN_PROCESS_PROVIDERS for p in participants):
+        return None
+    book = Book(competition_id=competition.pk, rules=rules)
+    return ReplayBatch(book=book, participants=participants,
+                       past=past_invocations(competition, before_round=next_number))
 
 
 @dataclass
@@ -120,6 +180,7 @@ class RoundJob:
     final: bool = False
     counts: InvocationCounts | None = None
     previous_market_time: datetime | None = None  # when the runner ran the round before
+    batch: ReplayBatch | None = None
     # where this runner took the round up: from "invoked" on, invocations (and in
     # principle orders) made by an earlier runner may exist
     started_phase: str = field(init=False)
@@ -132,11 +193,17 @@ class RoundJob:
         self.started_phase = self.round.phase
         self.agent_rules = CompetitionRules.from_competition(self.competition)
         self.rules = trading_rules(self.competition)
+        if self.batch is not None:  # liquidations are recorded once per batch, not per round
+            self._liquidations_written = self.batch.liquidations_written
 
     @property
     def source(self):
         """The competition's price source, one per round (a replay source checks its
         dataset's revision once, not at every use)."""
+        if self._source is None and self.batch is not None:
+            if self.batch.source is None:
+                self.batch.source = price_source_for(self.competition)
+            self._source = self.batch.source
         if self._source is None:
             self._source = price_source_for(self.competition)
         return self._source
@@ -186,6 +253,26 @@ class RoundJob:
             round_.refresh_from_db(fields=["snapshot", "phase"])
             self.fail(f"market data: {exc}")
 
+    def run_in_batch(self) -> None:
+        """The round inside its batch's transaction, over the batch's Book: the steps of the
+        one-transaction round of built-in strategies, nothing committed here."""
+        batch, round_ = self.batch, self.round
+        round_.timings = {}
+        timer = RoundTimer(time.perf_counter())
+        try:
+            fetched = self.snapshot_fetch()
+        except MarketDataError as exc:  # nothing of this round was done yet but its claim
+            self.fail(f"market data: {exc}")
+            return
+        if fetched is None:
+            return
+        timer.lap(round_.timings, "snapshot_s")
+        snapshot, book = self.prepare(fetched, timer, save=False, book=batch.book)
+        recorded = self.invoke(snapshot, batch.pending(), book)
+        timer.lap(round_.timings, "agents_s")
+        self.settle(snapshot, book, recorded, timer)
+        batch.remember(round_, recorded.rows)
+
     # -- 1-2: snapshot and market moves ---------------------------------------------------
 
     def snapshot_fetch(self) -> tuple[MarketSnapshot, str] | None:
@@ -212,14 +299,17 @@ class RoundJob:
             services.participants_liquidate(participant_ids=new)
             self._liquidations_written.update(new)
 
-    def prepare(self, fetched, timer: RoundTimer, *, save: bool) -> tuple[MarketSnapshot, Book | None]:
+    def prepare(
+        self, fetched, timer: RoundTimer, *, save: bool, book: Book | None = None
+    ) -> tuple[MarketSnapshot, Book | None]:
         """Store the snapshot and process the market moves; one UPDATE of the round row
         (none with save=False: the round's completion in this transaction saves it all)."""
         round_ = self.round
-        book = None
         if fetched is not None:
             snapshot, dataset = fetched
-            round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset)
+            # a replay's market is a function of (dataset, time): stored as its summary, rebuilt on demand
+            rebuild = getattr(self.source, "rebuild_key", lambda: None)()
+            round_.snapshot = snapshot_store(snapshot=snapshot, dataset=dataset, rebuild=rebuild)
             round_.phase = "snapshot"
             # what every agent sees; a snapshot survives its stored form unchanged
             # (marketdata tests prove it), so a resumed round sees the same
@@ -301,6 +391,7 @@ class RoundJob:
                 competition=self.competition, rules=self.agent_rules, trading_rules=self.rules,
                 round_number=round_.number, market_time=round_.market_time, snapshot=snapshot,
                 pending=pending, book=book, counts=self.counts,
+                past=self.batch.past if self.batch is not None else None,
             )
             recorded = agents_invoke(round_=round_, pending=pending, contexts=contexts, counts=self.counts)
         if book is not None:  # inside the round's one transaction: saved when it completes
@@ -371,7 +462,7 @@ class RoundJob:
             exclude_participant_ids=disqualified,
         )
         self.flush(book)
-        EquitySnapshot.objects.bulk_create(snapshots)
+        insert_rows(EquitySnapshot, snapshots, returning=False)  # read back by id order only
         self.round.phase = "marked"
 
     def complete(self, snapshot: MarketSnapshot, cost: Decimal | None) -> None:
@@ -382,7 +473,8 @@ class RoundJob:
             # the mids, for the buy-and-hold benchmark (aggregates.snapshot_prices' form)
             self.round.prices = {symbol: str(price) for symbol, price in snapshot.prices.items()}
             self.finish(Round.Status.COMPLETED, "")
-            if _fold_due(self.competition.pk, final=self.final):
+            # a batch folds once, at its end (replay.py)
+            if self.batch is None and _fold_due(self.competition.pk, final=self.final):
                 aggregates.participants_fold(competition_id=self.competition.pk)
             Competition.objects.filter(pk=self.competition.pk).filter(
                 Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
@@ -396,7 +488,8 @@ class RoundJob:
         round_.finished_at = timezone.now()
         round_.lease_owner = ""
         round_.lease_expires_at = None
-        round_.save()
+        # what a run of the round sets (the rest is fixed by the claim): one UPDATE
+        update_rows(Round, [round_], ROUND_RUN_FIELDS)
 
     def fail(self, detail: str) -> None:
         logger.warning("round %s of competition %s failed: %s", self.round.number, self.competition.pk, detail)

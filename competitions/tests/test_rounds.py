@@ -88,7 +88,16 @@ def test_a_round_crashed_mid_execution_resumes_without_repeating_calls_or_fills(
     _started(competition)
 
     # the worker dies while the step writes its rows (orders and positions are in, fills not yet)
-    with mock.patch.object(Fill.objects, "bulk_create", side_effect=SystemExit("worker killed")):
+    from trading import ledger
+
+    real_insert = ledger.insert_rows
+
+    def fills_kill_the_worker(model, rows, **kwargs):
+        if model is Fill:
+            raise SystemExit("worker killed")
+        return real_insert(model, rows, **kwargs)
+
+    with mock.patch.object(ledger, "insert_rows", fills_kill_the_worker):
         with pytest.raises(SystemExit):  # not an Exception: nothing in the round catches it
             round_run(competition_id=competition.pk, number=0)
     round_ = Round.objects.get()

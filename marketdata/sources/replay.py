@@ -106,6 +106,16 @@ class ReplaySource(HistorySource):
     def dataset_label(self) -> str:
         return self.dataset_name
 
+    def rebuild_key(self) -> dict | None:
+        """What rebuilds this source's snapshot at any time (get_source options and name), or
+        None when it was made with windows or an age limit of its own (the key would not
+        bring them back)."""
+        defaults = ReplaySource(dataset=self.dataset_name, timeframe=self.timeframe)
+        if (self.max_age, self.base_bars, self.higher_bars) != (defaults.max_age, defaults.base_bars,
+                                                                 defaults.higher_bars):
+            return None
+        return {"source": self.name, "dataset": self.dataset_name, "timeframe": self.timeframe}
+
     def _current_dataset(self) -> Dataset:
         if self._dataset is None:
             try:
