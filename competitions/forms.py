@@ -243,7 +243,7 @@ class ParticipantForm(forms.ModelForm):
     )
     config_timeout_seconds = forms.FloatField(
         label="Timeout (seconds)", required=False, validators=[_positive],
-        help_text="How long one model call may take. Blank: 60.",
+        help_text="How long one model call may take. Blank: 60, or 300 for an OpenAI-compatible server.",
     )
     config_temperature = forms.FloatField(
         label="Temperature", required=False, min_value=0, max_value=2,
