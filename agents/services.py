@@ -14,6 +14,7 @@ from agents.context import AgentContext
 from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
 from agents.invoke import AgentOutcome
 from agents.models import Invocation, StructuredOutputCapability
+from gauntlet.db import insert_rows
 from agents.providers.structured import capabilities, endpoint_key
 
 # Raw replies are stored whole up to this size (a hostile 2 MB reply is cut, and says so).
@@ -209,11 +210,11 @@ def invocations_record(answers: list[InvocationAnswer], *, look_up_conflicts: bo
     rows = [_invocation_row(answer) for answer in answers]
     structured_output_capabilities_remember(answers)
     if not look_up_conflicts:
-        Invocation.objects.bulk_create(rows)
+        insert_rows(Invocation, rows)
         return [(row, True) for row in rows]
     try:
         with transaction.atomic():
-            Invocation.objects.bulk_create(rows)
+            insert_rows(Invocation, rows)
         return [(row, True) for row in rows]
     except IntegrityError:
         return [

@@ -2,10 +2,91 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from django.db import connections, router
+from collections.abc import Callable, Iterable, Sequence
+
+from django.db import connections, models, router
 from django.db.models import Model
+
+# Field classes whose get_db_prep_save hands back a value of these Python types unchanged on
+# every backend (int(), str(), bool() and Decimal() of themselves; a Decimal column is adapted
+# by the driver). Exact classes only: a subclass may prepare values its own way.
+_PLAIN_FIELDS: dict[type, tuple[type, ...]] = {
+    models.AutoField: (int,), models.BigAutoField: (int,), models.SmallAutoField: (int,),
+    models.IntegerField: (int,), models.BigIntegerField: (int,), models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,), models.PositiveBigIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.CharField: (str,), models.TextField: (str,), models.BooleanField: (bool,),
+    models.DecimalField: (Decimal,),
+}
+_plans: dict[tuple, list] = {}
+
+
+def _preparer(field, connection) -> Callable:
+    """value -> what the database takes for `field`: get_db_prep_save, skipped for a value
+    whose type the field's preparation leaves as it is (None, or a plain type above)."""
+    target = field.target_field if field.is_relation else field
+    plain = _PLAIN_FIELDS.get(type(target), ())
+    prepare = field.get_db_prep_save
+    if type(target) is models.DateTimeField and not field.is_relation:
+        return _datetime_preparer(prepare, connection)
+
+    def prep(value):
+        if value is None or type(value) in plain:
+            return value
+        return prepare(value, connection)
+
+    return prep
+
+
+def _datetime_preparer(prepare: Callable, connection) -> Callable:
+    """A DateTimeField's preparation for an aware UTC datetime, what Django's comes to:
+    PostgreSQL takes it as it is; SQLite takes the naive UTC time as text (str()), when the
+    connection's time zone is UTC. Anything else goes through Django's own."""
+    vendor = connection.vendor
+    sqlite_utc = vendor == "sqlite" and connection.timezone in (UTC, ZoneInfo("UTC"))
+
+    def prep(value):
+        if type(value) is datetime and value.tzinfo is UTC:
+            if vendor == "postgresql":
+                return value
+            if sqlite_utc:
+                return str(value.replace(tzinfo=None))
+        return None if value is None else prepare(value, connection)
+
+    return prep
+
+
+def _plan(model: type[Model], fields: Sequence, connection) -> list:
+    """Per field: (field, attname, takes pre_save, preparer), cached per model, fields and alias."""
+    key = (model, tuple(field.attname for field in fields), connection.alias)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = [
+            (field, field.attname, bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)),
+             _preparer(field, connection))
+            for field in fields
+        ]
+    return plan
+
+
+def _related_ids_copy(obj: Model, relations: Sequence) -> None:
+    """What Model._prepare_related_fields_for_save does for a new row's foreign keys, for
+    the relations alone: copy the id of a related object saved after it was assigned, and
+    refuse one still unsaved (its row would point at nothing)."""
+    cache = obj._state.fields_cache
+    for field in relations:
+        related = cache.get(field.name)
+        if related is None:
+            continue
+        target = getattr(related, field.target_field.attname)
+        if target is None:
+            raise ValueError(f"insert_rows() prohibited to prevent data loss due to unsaved related object '{field.name}'.")
+        if getattr(obj, field.attname) != target:
+            setattr(obj, field.attname, target)
 
 
 def update_rows(model: type[Model], objs: Iterable[Model], fields: Sequence[str]) -> int:
@@ -24,16 +105,13 @@ def update_rows(model: type[Model], objs: Iterable[Model], fields: Sequence[str]
     quote = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
+    plan = _plan(model, [*columns, pk], connection)
     sql = "UPDATE {} SET {} WHERE {} = %s".format(
         quote(meta.db_table),
         ", ".join(f"{quote(field.column)} = %s" for field in columns),
         quote(pk.column),
     )
-    params = [
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns]
-        + [pk.get_db_prep_save(obj.pk, connection)]
-        for obj in objs
-    ]
+    params = [[prep(getattr(obj, attname)) for _, attname, _, prep in plan] for obj in objs]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
     return len(objs)
@@ -61,6 +139,8 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
     if returning and not connection.features.can_return_rows_from_bulk_insert:
         return model._default_manager.using(alias).bulk_create(objs)
     batch = max(1, min(len(objs), connection.ops.bulk_batch_size(fields, objs)))
+    plan = _plan(model, fields, connection)
+    relations = [field for field in fields if field.is_relation]
     head = "INSERT INTO {} ({}) VALUES ".format(quote(meta.db_table), ", ".join(quote(f.column) for f in fields))
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     tail = f" RETURNING {quote(pk.column)}" if returning else ""
@@ -69,8 +149,11 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
             chunk = objs[start : start + batch]
             params = []
             for obj in chunk:
-                obj._prepare_related_fields_for_save(operation_name="bulk_create")
-                params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
+                _related_ids_copy(obj, relations)
+                params.extend(
+                    prep(field.pre_save(obj, True) if auto else getattr(obj, attname))
+                    for field, attname, auto, prep in plan
+                )
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
             if returning:
                 for obj, (value,) in zip(chunk, cursor.fetchall(), strict=True):

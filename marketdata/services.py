@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from gauntlet.db import insert_rows
+from gauntlet.timefmt import iso_utc
 from marketdata.catalogue import CRYPTO_QUOTES
 from marketdata.importing import ParsedCandles, parse_candle_file
 from marketdata.models import Candle, Dataset, MarketSnapshotRecord
@@ -220,11 +221,6 @@ def snapshot_fetch(
     return snapshot, label or ""
 
 
-# the part of each symbol's snapshot a stored replay snapshot keeps (what pages and
-# aggregates read in the database: the mids and the 24 h change)
-SUMMARY_FIELDS = ("symbol", "asset_class", "price", "price_time", "change_24h_pct")
-
-
 def snapshot_store(*, snapshot: MarketSnapshot, dataset: str = "", rebuild: dict | None = None) -> MarketSnapshotRecord:
     """Store the snapshot a round's agents saw.
 
@@ -235,13 +231,12 @@ def snapshot_store(*, snapshot: MarketSnapshot, dataset: str = "", rebuild: dict
     windows would be gigabytes of the same bars over and over, and their JSON most of a
     replay round's time.
     """
-    payload = snapshot.to_dict()
-    if rebuild is not None:
+    if rebuild is None:
+        payload = snapshot.to_dict()
+    else:  # the summary alone: the candles are never formatted
         payload = {
-            "at": payload["at"], "source": payload["source"], "rebuild": dict(rebuild),
-            "symbols": {
-                symbol: {name: entry[name] for name in SUMMARY_FIELDS} for symbol, entry in payload["symbols"].items()
-            },
+            "at": iso_utc(snapshot.at), "source": snapshot.source, "rebuild": dict(rebuild),
+            "symbols": {symbol: entry.summary_dict() for symbol, entry in snapshot.symbols.items()},
         }
     record = MarketSnapshotRecord(at=snapshot.at, source=snapshot.source, dataset=dataset, payload=payload)
     return insert_rows(MarketSnapshotRecord, [record])[0]

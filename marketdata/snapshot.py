@@ -83,13 +83,19 @@ class SymbolSnapshot:
     # timeframe -> indicator name -> value (None while there is not enough history)
     indicators: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def summary_dict(self) -> dict:
+        """The mids and the 24 h change: what a stored replay snapshot keeps of a symbol."""
         return {
             "symbol": self.symbol,
             "asset_class": self.asset_class,
             "price": str(self.price),
             "price_time": _iso(self.price_time),
             "change_24h_pct": None if self.change_24h_pct is None else str(self.change_24h_pct),
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            **self.summary_dict(),
             "candles": {tf: [c.to_dict() for c in bars] for tf, bars in self.candles.items()},
             "indicators": {
                 tf: {name: _json_float(value) for name, value in values.items()}

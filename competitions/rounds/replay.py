@@ -192,6 +192,7 @@ def _batch_run(
                 break
             if done >= REPLAY_BATCH_ROUNDS or time.perf_counter() - began >= REPLAY_BATCH_SECONDS:
                 break
+        batch.flush(competition)
         if done:  # the participants' stored aggregates, once per batch (pages fold the rest)
             aggregates.participants_fold(competition_id=competition.pk)
     return number, previous, done, spent

@@ -133,10 +133,25 @@ class ReplayBatch:
     past: dict[int, list[PastInvocation]]  # participant id -> its last HISTORY_LIMIT rounds' invocations
     liquidations_written: set[int] = field(default_factory=set)
     source: object = None  # the competition's price source, one for the batch (its dataset read once)
+    # rows the batch's rounds made, written once at its end (flush): inside the batch's one
+    # transaction nothing reads them back, so a batch is a few statements, not a few per round
+    equity: list[EquitySnapshot] = field(default_factory=list)
+    finished: list[Round] = field(default_factory=list)
 
     def pending(self) -> list[Participant]:
         gone = set(self.book.liquidated)
         return [participant for participant in self.participants if participant.pk not in gone]
+
+    def flush(self, competition: Competition) -> None:
+        """Write what the batch's rounds left in memory: the ledger's rows, the equity
+        snapshots, the rounds' completions and the competition's market time."""
+        self.book.flush()
+        insert_rows(EquitySnapshot, self.equity, returning=False)  # read back by id order only
+        update_rows(Round, self.finished, ROUND_RUN_FIELDS)
+        completed = [round_.market_time for round_ in self.finished if round_.status == Round.Status.COMPLETED]
+        if completed:
+            _market_time_advance(competition.pk, max(completed))
+        self.equity, self.finished = [], []
 
     def remember(self, round_: Round, rows: list[Invocation]) -> None:
         """The round's invocations, executed, as the next round's decision history reads them."""
@@ -292,8 +307,10 @@ class RoundJob:
         return book if book is not None else Book(competition_id=self.competition.pk, rules=self.rules)
 
     def flush(self, book: Book) -> None:
-        """Write the Book's rows, then the liquidations it found on the participants."""
-        book.flush()
+        """Write the Book's rows (a batch's at its end), then the liquidations it found on
+        the participants."""
+        if self.batch is None:
+            book.flush()
         new = [pk for pk in book.liquidated if pk not in self._liquidations_written]
         if new:
             services.participants_liquidate(participant_ids=new)
@@ -462,7 +479,10 @@ class RoundJob:
             exclude_participant_ids=disqualified,
         )
         self.flush(book)
-        insert_rows(EquitySnapshot, snapshots, returning=False)  # read back by id order only
+        if self.batch is not None:
+            self.batch.equity.extend(snapshots)
+        else:
+            insert_rows(EquitySnapshot, snapshots, returning=False)  # read back by id order only
         self.round.phase = "marked"
 
     def complete(self, snapshot: MarketSnapshot, cost: Decimal | None) -> None:
@@ -474,11 +494,10 @@ class RoundJob:
             self.round.prices = {symbol: str(price) for symbol, price in snapshot.prices.items()}
             self.finish(Round.Status.COMPLETED, "")
             # a batch folds once, at its end (replay.py)
-            if self.batch is None and _fold_due(self.competition.pk, final=self.final):
-                aggregates.participants_fold(competition_id=self.competition.pk)
-            Competition.objects.filter(pk=self.competition.pk).filter(
-                Q(market_time__isnull=True) | Q(market_time__lt=self.round.market_time)
-            ).update(market_time=self.round.market_time)
+            if self.batch is None:
+                if _fold_due(self.competition.pk, final=self.final):
+                    aggregates.participants_fold(competition_id=self.competition.pk)
+                _market_time_advance(self.competition.pk, self.round.market_time)
 
     def finish(self, status: str, detail: str) -> None:
         round_ = self.round
@@ -488,12 +507,22 @@ class RoundJob:
         round_.finished_at = timezone.now()
         round_.lease_owner = ""
         round_.lease_expires_at = None
+        if self.batch is not None:  # written with the batch's other rows (ReplayBatch.flush)
+            self.batch.finished.append(round_)
+            return
         # what a run of the round sets (the rest is fixed by the claim): one UPDATE
         update_rows(Round, [round_], ROUND_RUN_FIELDS)
 
     def fail(self, detail: str) -> None:
         logger.warning("round %s of competition %s failed: %s", self.round.number, self.competition.pk, detail)
         self.finish(Round.Status.FAILED, detail)
+
+
+def _market_time_advance(competition_id: int, market_time: datetime) -> None:
+    """The competition's market time moves forward only (a late runner never moves it back)."""
+    Competition.objects.filter(pk=competition_id).filter(
+        Q(market_time__isnull=True) | Q(market_time__lt=market_time)
+    ).update(market_time=market_time)
 
 
 def _fold_due(competition_id: int, *, final: bool) -> bool:

@@ -390,14 +390,16 @@ def test_an_answer_the_database_refuses_becomes_an_error_invocation_and_the_roun
     poisoned = _register(competition, "Poisoned", [OPEN_BTC])
     buyer = _register(competition, "Buyer", [OPEN_BTC])
     _started(competition)
-    real_bulk_create = Invocation.objects.bulk_create
+    from agents import services as agent_services
 
-    def refuses_the_poisoned_answer(rows, *args, **kwargs):
+    real_insert_rows = agent_services.insert_rows
+
+    def refuses_the_poisoned_answer(model, rows, *args, **kwargs):
         if any(row.participant_id == poisoned.pk and row.status != "error" for row in rows):
             raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-        return real_bulk_create(rows, *args, **kwargs)
+        return real_insert_rows(model, rows, *args, **kwargs)
 
-    with mock.patch.object(Invocation.objects, "bulk_create", side_effect=refuses_the_poisoned_answer):
+    with mock.patch.object(agent_services, "insert_rows", side_effect=refuses_the_poisoned_answer):
         round_ = round_run(competition_id=competition.pk, number=0)
     assert round_.status == "completed"
     refused = Invocation.objects.get(participant=poisoned, round=round_)
