@@ -25,7 +25,7 @@ from agents.context import AccountView, AgentContext
 from agents.decision import Decision, UpdateExitAction, hold_decision
 from agents.parser import STATUS_INVALID_RESPONSE, STATUS_SUCCESS, ParseResult, parse_response
 from agents.pricing import invocation_cost, price_for
-from agents.providers import LLM_PROVIDERS, PROVIDERS, REGISTRY, agent_for
+from agents.providers import IN_PROCESS_PROVIDERS, LLM_PROVIDERS, PROVIDERS, REGISTRY, agent_for
 from agents.providers.base import KEY_SETTINGS, STATUS_ERROR, AgentResponse, resolve_api_key, setting_value
 from agents.providers.baselines import STRATEGIES
 from agents.providers.structured import SETTINGS as STRUCTURED_OUTPUT_SETTINGS
@@ -45,6 +45,14 @@ class AgentOutcome:
     cost_note: str = ""
     error: str = ""
     notes: tuple[str, ...] = field(default=())
+
+
+def answers_in_process(provider: str, config: dict | None) -> bool:
+    """Asking this agent never leaves the process nor costs anything: a built-in strategy, or
+    a model answered only from the decision cache (read_only: a miss holds, nothing is
+    called). Such agents answer on the round's own thread, and replay rounds of nothing
+    else run in batches (competitions.rounds)."""
+    return provider in IN_PROCESS_PROVIDERS or decision_cache.cache_mode(config) == decision_cache.MODE_READ_ONLY
 
 
 def keep_unchanged_exits(decision: Decision, account: AccountView) -> Decision:

@@ -10,6 +10,11 @@
     shipped hourly Binance data, every round persisted: by default a whole year of hourly
     rounds (8,760) is run and timed, the first round (which loads the series) included.
     Target (issue 17): under 60 s on SQLite, 120 s on PostgreSQL. --replay-rounds N runs fewer and extrapolates (marked so).
+(c) Cached re-run: the same market with 5 baselines and 5 `openai_compatible` agents. A first
+    pass records their answers in the decision cache (the fake model server, answering at
+    once); a copy of the competition (same seed, so the same prompts) with the cache
+    read_only is then timed over --cached-rounds rounds: it must call no model and run at
+    the speed of (b), batched like a replay of built-in strategies.
 
 Every run uses a scratch database, never the developer's: a temporary SQLite file, and,
 when DATABASE_URL points at PostgreSQL, a database named "gauntlet_bench" on that server,
@@ -17,7 +22,7 @@ dropped and created afresh by each run.
 Each backend runs in its own child process (settings are read once per process).
 
 Run: python bench/bench_rounds.py [--latency 1.0] [--agents 1,10,50] [--replay-rounds 8760]
-     [--profile FILE] [--backends sqlite,postgres]
+     [--cached-rounds 2000] [--profile FILE] [--backends sqlite,postgres]
 Writes bench-results/rounds.json.
 """
 
@@ -110,7 +115,8 @@ def run_parent(args) -> int:
             out = scratch / f"{backend}.json"
             command = [sys.executable, __file__, "--child", backend, "--out", str(out),
                        "--latency", str(args.latency), "--agents", args.agents,
-                       "--rounds-per-size", str(args.rounds_per_size), "--replay-rounds", str(args.replay_rounds)]
+                       "--rounds-per-size", str(args.rounds_per_size), "--replay-rounds", str(args.replay_rounds),
+                       "--cached-rounds", str(args.cached_rounds)]
             if args.profile:
                 command += ["--profile", f"{args.profile}.{backend}"]
             log(f"== {backend} ==")
@@ -157,6 +163,15 @@ def print_summary(results: dict) -> None:
         )
         phases = replay.get("ms_per_round_by_phase") or {}
         print("  ms per round: " + ", ".join(f"{name} {value:.2f}" for name, value in phases.items()))
+        cached = result.get("cached_rerun")
+        if cached:
+            print(
+                f"  cached re-run: {cached['rounds']} rounds (5 baselines + 5 cached models) in {cached['seconds']:.1f}s "
+                f"= {cached['rounds_per_second']:.1f} rounds/s, {cached['model_requests']} model requests, "
+                f"{cached['cached_invocations']}/{cached['model_invocations']} answers cached; a year at this rate "
+                f"~ {cached['year_seconds_estimated']:.0f}s (target < {cached['target_seconds']}s) "
+                f"{'PASS' if cached['meets_target'] else 'MISS'}"
+            )
 
 
 # --- child: runs against one scratch database ----------------------------------------------
@@ -183,6 +198,8 @@ def run_child(args) -> None:
         "shared_ssl_context": bench_concurrency(args.latency, sizes, args.rounds_per_size, shared_ssl=True),
     }
     result["replay"] = bench_replay(args.replay_rounds, profile_path=args.profile)
+    if args.cached_rounds:
+        result["cached_rerun"] = bench_cached_rerun(args.cached_rounds)
     Path(args.out).write_text(json.dumps(result, indent=2))
 
 
@@ -294,6 +311,16 @@ def bench_concurrency(latency: float, sizes: list[int], rounds_per_size: int, *,
     return rows
 
 
+def _replay_competition(name: str, *, rounds: int = YEAR_OF_HOURLY_ROUNDS):
+    from competitions import services
+
+    return services.competition_create(
+        name=name, start_time=REPLAY_START, end_time=REPLAY_START + timedelta(hours=rounds),
+        invocation_interval_minutes=60, mode="replay", dataset="binance-1h", timeframe="1h",
+        symbols=REPLAY_SYMBOLS, seed=42, max_leverage=2, margin_requirement_pct=50, maintenance_margin_pct=25,
+    )
+
+
 def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
     from django.db import connection
 
@@ -302,12 +329,7 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
     from competitions.rounds.replay import replay_run
     from trading.models import EquitySnapshot
 
-    competition = services.competition_create(
-        name="bench: replay throughput", start_time=REPLAY_START,
-        end_time=REPLAY_START + timedelta(hours=YEAR_OF_HOURLY_ROUNDS), invocation_interval_minutes=60,
-        mode="replay", dataset="binance-1h", timeframe="1h", symbols=REPLAY_SYMBOLS, seed=42,
-        max_leverage=2, margin_requirement_pct=50, maintenance_margin_pct=25,
-    )
+    competition = _replay_competition("bench: replay throughput")
     for copy in (1, 2):
         for strategy in STRATEGIES:
             services.participant_register(
@@ -369,6 +391,75 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
     return result
 
 
+def bench_cached_rerun(rounds: int) -> dict:
+    """(c): record 5 models' answers, then time a read_only copy of the competition."""
+    from django.db import connection
+
+    from agents.models import Invocation
+    from competitions import services
+    from competitions.rounds.replay import replay_run
+
+    server, base_url = _start_model_server(0.0)
+    stats_url = base_url.removesuffix("/v1") + "/stats"
+
+    def requests_made() -> int:
+        return sum(json.loads(urllib.request.urlopen(stats_url, timeout=5).read())["requests"].values())
+
+    def lineup(competition, cache_mode: str) -> None:
+        for strategy in STRATEGIES:
+            services.participant_register(
+                competition_id=competition.pk, name=strategy, llm_provider="baseline", llm_model=strategy
+            )
+        for index in range(5):  # two open small longs every round, three hold
+            services.participant_register(
+                competition_id=competition.pk, name=f"model {index}", llm_provider="openai_compatible",
+                llm_model=f"open-{index}" if index < 2 else f"hold-{index}",
+                llm_config={"base_url": base_url, "timeout_seconds": 30, "max_retries": 0, "decision_cache": cache_mode,
+                            "pricing": {"input_per_mtok": "0", "output_per_mtok": "0"}},
+            )
+        services.competition_start(competition_id=competition.pk)
+
+    try:
+        recorded = _replay_competition("bench: cached re-run", rounds=rounds)
+        lineup(recorded, "read_write")
+        began = time.perf_counter()
+        replay_run(competition_id=recorded.pk, rounds=rounds)
+        recording_seconds = time.perf_counter() - began
+        requests_recording = requests_made()
+        log(f"  cached re-run: {rounds} rounds recorded in {recording_seconds:.1f}s ({requests_recording} model requests)")
+        rerun = _replay_competition("bench: cached re-run", rounds=rounds)
+        lineup(rerun, "read_only")
+        began = time.perf_counter()
+        cpu_began = time.process_time()
+        progress = replay_run(competition_id=rerun.pk, rounds=rounds)
+        seconds = time.perf_counter() - began
+        cpu_seconds = time.process_time() - cpu_began
+        requests_rerun = requests_made() - requests_recording
+    finally:
+        server.kill()
+        server.wait()
+    invocations = Invocation.objects.filter(round__competition=rerun, participant__llm_provider="openai_compatible")
+    done = progress.rounds_done
+    result = {
+        "vendor": connection.vendor,
+        "rounds": done,
+        "agents": "5 baselines + 5 models answered from the decision cache (read_only)",
+        "recording_seconds": round(recording_seconds, 3),
+        "seconds": round(seconds, 3),
+        "rounds_per_second": round(done / seconds, 2),
+        "cpu_ms_per_round": round(1000 * cpu_seconds / max(1, done), 1),
+        "model_requests": requests_rerun,
+        "cached_invocations": invocations.filter(cached=True).count(),
+        "model_invocations": invocations.count(),
+        "year_seconds_estimated": round(YEAR_OF_HOURLY_ROUNDS * seconds / max(1, done), 1),
+        "target_seconds": REPLAY_TARGET_SECONDS.get(connection.vendor, 60),
+    }
+    result["meets_target"] = requests_rerun == 0 and result["year_seconds_estimated"] < result["target_seconds"]
+    log(f"  cached re-run: {done} rounds in {seconds:.1f}s -> {result['rounds_per_second']:.1f} rounds/s, "
+        f"{requests_rerun} model requests, {result['cached_invocations']}/{result['model_invocations']} cached")
+    return result
+
+
 def _phase_breakdown(competition, seconds: float, rounds: int) -> dict:
     """Mean milliseconds per round in each phase the rounds time themselves (Round.timings),
     and "write" for the rest of the wall time: the claim, completing the round, the commits."""
@@ -395,6 +486,8 @@ def main() -> int:
         "--replay-rounds", type=int, default=YEAR_OF_HOURLY_ROUNDS,
         help="replay rounds to time (default: the whole year, measured; fewer give an estimate)",
     )
+    parser.add_argument("--cached-rounds", type=int, default=2000,
+                        help="rounds of the cached re-run (c); 0 skips it")
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres (if DATABASE_URL)")
     parser.add_argument("--profile", help="cProfile the replay into FILE.<backend> (+ .txt summaries)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from gauntlet.db import insert_rows, update_rows
+from gauntlet.db import as_stored, insert_rows, update_rows
 from marketdata.catalogue import symbol_asset_class
 from trading import engine
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
@@ -120,10 +120,24 @@ _POSITION_STATE_FIELDS = (
     "side", "quantity", "entry_price", "initial_margin", "leverage", "stop_loss", "take_profit",
     "realised_pnl", "fees", "funding", "closed_quantity", "exit_price",
 )
+# the numbers account_state reads: a reload starts from their stored values
+_ACCOUNT_DECIMALS = ("cash",)
+_POSITION_DECIMALS = (
+    "quantity", "entry_price", "initial_margin", "stop_loss", "take_profit", "realised_pnl", "fees", "funding",
+    "closed_quantity", "exit_price",
+)
 _POSITION_CLOSE_FIELDS = (
     "quantity", "closed_quantity", "exit_price", "realised_pnl", "fees", "funding", "is_open", "closed_at",
     "close_reason",
 )
+
+
+def rows_as_stored(account: Account, rows: Mapping[str, Position]) -> None:
+    """The account's cash and its open rows' numbers as the database holds them once written
+    (gauntlet.db.as_stored): what account_state of a reload would start from."""
+    as_stored(account, _ACCOUNT_DECIMALS)
+    for row in rows.values():
+        as_stored(row, _POSITION_DECIMALS)
 
 
 def record_events(

@@ -153,6 +153,7 @@ class Book:
         self.states = {account.pk: ledger.account_state(account, self.rows[account.pk]) for account in self.accounts}
         self.writes = ledger.Writes()
         self.liquidated: list[int] = []  # participant ids, in the order their close-outs happened
+        self._touched: dict[int, Account] = {}  # accounts whose state changed since as_stored()
 
     def is_active(self, account: Account) -> bool:
         return account.participant.status == ACTIVE and account.participant_id not in self.liquidated
@@ -163,10 +164,26 @@ class Book:
 
     def _record(self, account: Account, state: engine.Account, events, market_time, order=None):
         self.states[account.pk] = state
+        self._touched[account.pk] = account
         return ledger.record_events(self.writes, account, self.rows[account.pk], state, events, market_time, order)
 
     def flush(self) -> None:
         self.writes.flush()
+
+    def as_stored(self) -> None:
+        """Each changed account's state as a reload from the database would read it.
+
+        The engine computes with exact decimals; a column keeps its scale (and SQLite 15
+        significant digits). A round that loads a new Book starts from the stored values, so
+        a Book kept across steps (a batch of replay rounds, a round of built-in strategies)
+        takes them too at the same steps: the numbers then never depend on how the rounds
+        were grouped into transactions. Called by the round after the market moves and after
+        the mark; written or not yet, the rows hold the same values.
+        """
+        for pk, account in self._touched.items():
+            ledger.rows_as_stored(account, self.rows[pk])
+            self.states[pk] = ledger.account_state(account, self.rows[pk])
+        self._touched.clear()
 
     # -- the steps of a round ---------------------------------------------------------
 

@@ -14,10 +14,9 @@ from django.db import DatabaseError, transaction
 
 from agents.context import AgentContext
 from agents.decision import hold_decision
-from agents.invoke import AgentOutcome, invoke_agent
+from agents.invoke import AgentOutcome, answers_in_process, invoke_agent
 from agents.models import Invocation
 from agents.selectors import structured_output_capabilities_load
-from agents.providers import IN_PROCESS_PROVIDERS
 from agents.providers.base import DEFAULT_TIMEOUT_SECONDS, AgentResponse, config_with_defaults
 from agents.services import InvocationAnswer, invocations_record
 
@@ -46,7 +45,8 @@ def agents_invoke(
 
     Built-in strategies are code, not models: no I/O, microseconds each. They answer on
     this thread while the models think, from the same snapshot and through the same
-    parser, so the round's wall time still tracks the slowest model.
+    parser, so the round's wall time still tracks the slowest model. So do models answered
+    only from the decision cache (read_only): one indexed lookup on this thread's connection.
     """
     recorded = Recorded()
 
@@ -54,8 +54,8 @@ def agents_invoke(
         answers_record(round_, answers, contexts, recorded, counts)
 
     keys = {p.pk: p.api_key() for p in pending}
-    models = [p for p in pending if p.llm_provider not in IN_PROCESS_PROVIDERS]
-    built_in = [p for p in pending if p.llm_provider in IN_PROCESS_PROVIDERS]
+    models = [p for p in pending if not answers_in_process(p.llm_provider, p.llm_config)]
+    built_in = [p for p in pending if answers_in_process(p.llm_provider, p.llm_config)]
     if models:
         # what each (server, model) accepted for structured output, as stored now: a row deleted
         # in the admin (to have a server tested again) is noticed by every running worker

@@ -32,7 +32,7 @@ from .run import competition_finish, replay_batch_open, round_run
 
 PROGRESS_KEY = "gauntlet:replay-progress:{}"
 
-# Rounds of built-in strategies run in batches, one transaction each (run.ReplayBatch): a
+# Rounds of agents that answer in process (agents.invoke.answers_in_process) run in batches, one transaction each (run.ReplayBatch): a
 # batch ends after this long or this many rounds, whichever comes first. A pause, a stop or
 # a crash takes effect at a batch's end; a crash repeats at most one batch.
 REPLAY_BATCH_SECONDS = 2.0

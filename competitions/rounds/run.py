@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from agents.context import CompetitionRules, PastInvocation
 from agents.models import Invocation
+from agents.invoke import answers_in_process
 from agents.prompt import HISTORY_LIMIT
-from agents.providers import IN_PROCESS_PROVIDERS
 from gauntlet.db import insert_rows, update_rows
 from marketdata.masking import masked_source
 from marketdata.services import snapshot_fetch, snapshot_from_record, snapshot_store
@@ -119,8 +119,9 @@ def round_run(
 
 @dataclass
 class ReplayBatch:
-    """What the rounds of one batch share: replay rounds whose agents are all built-in
-    strategies (no model called, nothing paid), run one after the other in ONE transaction.
+    """What the rounds of one batch share: replay rounds whose agents all answer in process
+    (built-in strategies, and models answered only from a read_only decision cache: no model
+    called, nothing paid), run one after the other in ONE transaction.
 
     The accounts are locked and loaded once for the batch (the Book), the participants
     read once, and each agent's recent invocations carried from round to round instead of
@@ -165,11 +166,11 @@ class ReplayBatch:
 
 def replay_batch_open(*, competition: Competition, rules: engine.Rules, next_number: int) -> ReplayBatch | None:
     """A batch for the rounds from `next_number` on, inside the caller's transaction; None
-    when a model takes part (its calls must be committed as they are answered)."""
+    when a model may be called (its calls must be committed as they are answered)."""
     participants = list(
         Participant.objects.filter(competition=competition, status=Participant.Status.ACTIVE).order_by("id")
     )
-    if not participants or any(p.llm_provider not in IN_PROCESS_PROVIDERS for p in participants):
+    if not participants or not all(answers_in_process(p.llm_provider, p.llm_config) for p in participants):
         return None
     book = Book(competition_id=competition.pk, rules=rules)
     return ReplayBatch(book=book, participants=participants,
@@ -249,7 +250,7 @@ class RoundJob:
             instant = False
             if not phase_done(round_, "invoked") and not self.final:
                 pending = self.pending_participants()
-                instant = all(p.llm_provider in IN_PROCESS_PROVIDERS for p in pending)
+                instant = all(answers_in_process(p.llm_provider, p.llm_config) for p in pending)
             with transaction.atomic():
                 snapshot, book = self.prepare(fetched, timer, save=not instant)
                 if instant:
@@ -385,6 +386,7 @@ class RoundJob:
             bars = [(self.round.market_time, {symbol: engine.Bar(price, price, price, price)
                                               for symbol, price in prices.items()})]
         book.process_bars(participant_ids=active, bars=bars, start=previous, prices=prices)
+        book.as_stored()  # as a round that settles on a new Book would read it
         if flush:
             self.flush(book)
         return book
@@ -478,6 +480,7 @@ class RoundJob:
             prices=snapshot.prices, market_time=self.round.market_time, round_number=self.round.number,
             exclude_participant_ids=disqualified,
         )
+        book.as_stored()  # as the next round, on a new Book, would read it
         self.flush(book)
         if self.batch is not None:
             self.batch.equity.extend(snapshots)

@@ -152,3 +152,39 @@ def test_a_replay_round_stores_its_snapshots_summary_and_rebuilds_what_the_agent
     # a source with windows of its own is stored whole
     source = get_source("replay", dataset=replay_market, timeframe="1h", base_bars=10)
     assert source.rebuild_key() is None
+
+
+
+def test_numbers_never_depend_on_how_rounds_were_grouped_into_transactions(replay_market):
+    """The engine computes with exact decimals; the database keeps each column's scale (and
+    SQLite 15 significant digits). A round that loads its accounts afresh starts from the
+    stored values, so a Book kept in memory must take them at the same steps: a batched
+    replay, a replay one round at a time, and rounds that settle on a new Book after the
+    market moves (the path of rounds with models) give the same numbers to the last digit.
+
+    A scripted agent adds to its positions every round, so entry prices are averages with
+    more digits than any column keeps; it answers in process here (as a read_only cached
+    model would), so the first two ways can batch."""
+    hours = HOURS
+    sizes = ["0.013", "0.007", "0.011", "0.019", "0.003"]  # unequal adds: averages that never end
+    adds = [{"reasoning": "add", "actions": [
+        {"action": "open", "symbol": "BTC/USDT", "side": "long", "quantity": sizes[i % 5], "leverage": "2"},
+        {"action": "open", "symbol": "ETH/USDT", "side": "short", "quantity": sizes[i % 3] + "1", "leverage": "2"},
+    ]} for i in range(hours)]
+    ways = {}
+    for way, in_process in (("batched", True), ("one round at a time", True), ("models' path", False)):
+        competition = _baselines(replay_market, way)
+        competition.end_time = START + timedelta(hours=hours)
+        competition.funding_rate_pct_8h = Decimal("0.0137")
+        competition.save(update_fields=["end_time", "funding_rate_pct_8h"])
+        services.participant_register(competition_id=competition.pk, name="adder", llm_provider="scripted",
+                                      llm_model="script", llm_config={"decisions": adds})
+        batches = {} if way == "batched" else {"replay_batch_open": lambda **_: None}
+        with mock.patch.object(run_module, "answers_in_process", lambda *_: in_process), \
+                mock.patch("competitions.rounds.invoke.answers_in_process", lambda *_: in_process), \
+                mock.patch.multiple(replay_module, REPLAY_BATCH_ROUNDS=13, **batches):
+            replay_run(competition_id=competition.pk, until_end=True)
+        ways[way] = _record(competition)
+    fills = [fill for fill in ways["batched"][0] if fill[0] == "adder"]
+    assert len(fills) > 20, "the adder added"
+    assert ways["batched"] == ways["one round at a time"] == ways["models' path"]
