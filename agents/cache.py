@@ -26,7 +26,7 @@ import logging
 import threading
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, router, transaction
 
 from agents.context import AgentContext
 from agents.providers.base import STATUS_ERROR, STATUS_SUCCESS, AgentResponse
@@ -79,21 +79,44 @@ def _release_thread_connection() -> None:
 def cached_response(key: str) -> AgentResponse | None:
     """The recorded answer for `key`, or None. A database error counts as a miss: the cache
     must never be the reason an agent could not answer."""
-    from agents.models import DecisionCacheEntry
-
     try:
-        entry = DecisionCacheEntry.objects.filter(key=key).first()
+        found = _entry_read(key)
     except DatabaseError as exc:
         logger.warning("decision cache lookup failed, treated as a miss: %s", exc)
-        entry = None
+        found = None
     finally:
         _release_thread_connection()
-    if entry is None:
+    if found is None:
         return None
+    raw_text, structured, input_tokens, output_tokens = found
     return AgentResponse(
-        raw_text=entry.raw_text, structured=entry.structured, input_tokens=entry.input_tokens,
-        output_tokens=entry.output_tokens, cached=True, cache_key=key,
+        raw_text=raw_text, structured=structured, input_tokens=input_tokens,
+        output_tokens=output_tokens, cached=True, cache_key=key,
     )
+
+
+def _entry_read(key: str) -> tuple | None:
+    """(raw_text, structured, input_tokens, output_tokens) of the entry, or None: one
+    statement by its unique key, without compiling a query each time (a cached re-run asks
+    it for every model in every round)."""
+    from agents.models import DecisionCacheEntry
+
+    meta = DecisionCacheEntry._meta
+    connection = connections[router.db_for_read(DecisionCacheEntry)]
+    quote = connection.ops.quote_name
+    columns = ("raw_text", "structured", "input_tokens", "output_tokens")
+    sql = "SELECT {} FROM {} WHERE {} = %s".format(
+        ", ".join(quote(meta.get_field(name).column) for name in columns), quote(meta.db_table),
+        quote(meta.get_field("key").column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    raw_text, structured, input_tokens, output_tokens = row
+    structured = meta.get_field("structured").from_db_value(structured, None, connection)
+    return raw_text, structured, input_tokens, output_tokens
 
 
 def answers_store(answers) -> int:

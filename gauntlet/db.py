@@ -176,7 +176,9 @@ def _decimal_echo(field, connection) -> Callable:
     step = Decimal(1).scaleb(-field.decimal_places)
     context = field.context
     if connection.vendor == "postgresql":
-        return lambda value: None if value is None else value.quantize(step, rounding=ROUND_HALF_UP, context=context)
+        return lambda value: (
+            None if value is None else Decimal(value).quantize(step, rounding=ROUND_HALF_UP, context=context)
+        )
     if connection.vendor == "sqlite":
         create = DecimalContext(prec=15).create_decimal_from_float
         return lambda value: None if value is None else create(float(value)).quantize(step, context=context)

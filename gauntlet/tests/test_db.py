@@ -50,3 +50,35 @@ def test_update_rows_writes_decimals_datetimes_json_and_nulls_by_primary_key():
 def test_update_rows_with_nothing_to_do_sends_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert update_rows(Position, [], ["quantity"]) == 0
+
+
+@pytest.mark.parametrize("value", [
+    "61852.06229181190123456789",  # more places than the column keeps, more digits than a double
+    "0.00001234567890123456789",   # PEPE-sized: the scale decides
+    "-1234.56785000000000005",     # a tie a hair above half: away from zero
+    "10000",                       # an integer (SQLite stores it as one)
+    "123456789012.3456789",        # more significant digits than SQLite keeps
+    "0",
+])
+def test_as_stored_gives_what_a_reload_of_the_row_reads(value):
+    """as_stored predicts, without a query, what the database gives back for a value: a
+    column's scale on PostgreSQL, 15 significant digits on SQLite (whichever this run is)."""
+    from gauntlet.db import as_stored, insert_rows
+
+    competition = ActiveCompetitionFactory()
+    account = services.account_open(participant=TraderFactory(competition=competition), initial_capital=Decimal(10000))
+    number, positive = Decimal(value), Decimal(value).copy_abs() or Decimal(1)
+    row = Position(
+        account=account, symbol="BTC/USDT", side="long", quantity=positive, entry_price=positive,
+        initial_margin=positive, leverage=Decimal(1), realised_pnl=number, funding=number,
+        opened_at=datetime(2025, 3, 4, tzinfo=UTC),
+    )
+    insert_rows(Position, [row])
+    reloaded = Position.objects.get(pk=row.pk)
+    names = ["quantity", "entry_price", "initial_margin", "realised_pnl", "funding"]  # three scales
+    as_stored(row, names)
+    for name in names:
+        assert getattr(row, name) == getattr(reloaded, name), name
+        assert str(getattr(row, name)) == str(getattr(reloaded, name)), name
+    as_stored(row, ["entry_price"])  # taking the stored value again changes nothing
+    assert row.entry_price == reloaded.entry_price
