@@ -392,7 +392,7 @@ def _symbol(raw: dict, rules: DecisionRules) -> str:
 def _validate_open(raw: dict, rules: DecisionRules) -> OpenAction:
     symbol = _symbol(raw, rules)
     side = raw.get("side")
-    side = side.strip().lower() if isinstance(side, str) else side
+    side = side.strip().lower() if isinstance(side, str) else None  # a list or an object is no side
     side = {"buy": "long", "sell": "short"}.get(side, side)
     if side not in SIDES:
         raise _Reject("invalid_side", f"side must be 'long' or 'short', got {str(raw.get('side'))[:20]!r}")

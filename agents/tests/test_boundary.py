@@ -338,3 +338,14 @@ def test_any_decoded_json_validates_into_storable_actions_or_reasoned_rejections
                 assert math.isfinite(value)
     assert all(isinstance(r, RejectedAction) and r.reason for r in decision.rejected)
     json.dumps(decision.to_dict(), allow_nan=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("side", [[], {}, ["long"], 1, None, True])
+def test_a_side_that_is_not_text_is_an_invalid_side_not_a_crash(side):
+    """Found by the property test above: {"side": []} raised TypeError (a list as a key)."""
+    from agents.decision import ActionRejected, DecisionRules, action_validate
+
+    rules = DecisionRules(allowed_symbols=("BTC/USDT",), max_leverage=Decimal(5))
+    with pytest.raises(ActionRejected) as raised:
+        action_validate({"action": "open", "symbol": "BTC", "side": side, "quantity": "1"}, rules)
+    assert raised.value.code == "invalid_side"
