@@ -29,8 +29,9 @@ def _statistics(returns: list[float], is_baseline: bool) -> dict:
         "max_drawdown_pct": deepest, "cost_adjusted_return_pct": (equity - 1) * 100 - (0 if is_baseline else 0.01),
         "cost_usd": "0" if is_baseline else "0.00500000", "input_tokens": 0 if is_baseline else 1000 * len(returns),
         "output_tokens": 0 if is_baseline else 100 * len(returns), "invocations": len(returns),
-        "invalid_responses": 0, "actions_proposed": 3, "actions_rejected": 0, "latency_seconds_sum": 0.0,
-        "latency_samples": 0, "returns": [round(value, 12) for value in returns],
+        "invalid_responses": 0 if is_baseline else 1, "actions_proposed": 4, "actions_rejected": 0 if is_baseline else 1,
+        "latency_seconds_sum": 0.0 if is_baseline else 0.8 * len(returns),
+        "latency_samples": 0 if is_baseline else len(returns), "returns": [round(value, 12) for value in returns],
     }  # fmt: skip
 
 

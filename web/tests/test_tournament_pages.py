@@ -78,6 +78,11 @@ def test_the_page_shows_win_rates_sharpe_confidence_and_pooled_usage_per_agent(c
     assert f"{confidence['sharpe_per_round']:.3f} ± {confidence['lo_standard_error']:.3f}" in row
     assert f"{pooled['invalid_response_rate_pct']:.1f} %" in row and f"{pooled['rejected_action_rate_pct']:.1f} %" in row
     assert f"${pooled['cost_usd_per_run']:.4f}" in row and f"{pooled['tokens_per_run']:,.0f}" in row
+    assert pooled["rejected_action_rate_pct"] == 25.0 and f"{pooled['mean_latency_seconds']:.2f} s" == "0.80 s"
+    assert "0.80 s" in row and "25.0 %" in row
+    ranked = html.split('id="ranking"', 1)[1].split(f'data-agent="{leader["agent"]}"', 1)[1]
+    table_row = ranked.split("</tr>", 1)[0]
+    assert f"{confidence['psr']:.2f}" in table_row and f"{confidence['dsr']:.2f}" in table_row
     # each ranking row links to its comparison with the leader, the leader to the runner-up
     table = html.split('id="ranking"', 1)[1].split("</table>", 1)[0]
     assert table.count(reverse("tournament-compare", args=[tournament.pk]) + "?a=") == 4
