@@ -5,9 +5,8 @@ per-agent exports, the cache and the backfill."""
 import csv
 import io
 import json
-from io import StringIO
-
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -18,7 +17,7 @@ from rest_framework.test import APIClient
 from analytics.tournament import METRICS, tournament_results
 from tournaments import results, runs, services
 from tournaments.models import TournamentResults, TournamentRun
-from tournaments.tests.conftest import START, tournament_fields
+from tournaments.tests.conftest import START, played_tournament, tournament_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KEY = "tournament-results-key"
@@ -41,10 +40,7 @@ def _played_partly(**overrides) -> int:
 
 
 def _played(**overrides) -> int:
-    tid = _played_partly(**overrides)
-    while (run := runs.run_claim(tournament_id=tid, owner="t")) is not None:
-        runs.run_execute(run_id=run.pk, owner="t")
-    return tid
+    return played_tournament(windows_spec=THREE_WINDOWS, **overrides).pk
 
 
 def test_a_completed_run_stores_every_agents_statistics_and_the_buy_and_hold_return(market):

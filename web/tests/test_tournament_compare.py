@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from tournaments.models import TournamentEntry, TournamentRun
 from tournaments.results import tournament_results_get
+from tournaments.tests.conftest import played_tournament, store_market
 from tournaments.tests.results_data import stored_tournament
 
 pytestmark = pytest.mark.django_db
@@ -111,14 +112,8 @@ def test_before_a_run_completes_it_says_so(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_every_run_links_to_its_competition_compare_page_of_the_two(client):
-    from tournaments import runs, services
-    from tournaments.tests.conftest import store_market, tournament_fields
-
     store_market()
-    tournament = services.tournament_create(**tournament_fields(instances=2))
-    services.tournament_start(tournament_id=tournament.pk)
-    while (run := runs.run_claim(tournament_id=tournament.pk, owner="t")) is not None:
-        runs.run_execute(run_id=run.pk, owner="t")
+    tournament = played_tournament(instances=2)
     entries = _entries(tournament)
     html = client.get(_url(tournament, entries["Bull"], entries["Hold"])).content.decode()
     table = html.split('id="paired-windows"', 1)[1].split("</table>", 1)[0]

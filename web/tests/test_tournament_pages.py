@@ -164,14 +164,10 @@ def test_a_window_shows_every_agent_and_instance_as_cumulative_return(client, dj
 
 @pytest.mark.django_db(transaction=True)
 def test_a_played_tournament_links_its_runs_and_windows_to_their_competition_dashboards(client):
-    from tournaments import runs, services
-    from tournaments.tests.conftest import store_market, tournament_fields
+    from tournaments.tests.conftest import played_tournament, store_market
 
     store_market()
-    tournament = services.tournament_create(**tournament_fields(instances=1))
-    services.tournament_start(tournament_id=tournament.pk)
-    while (run := runs.run_claim(tournament_id=tournament.pk, owner="t")) is not None:
-        runs.run_execute(run_id=run.pk, owner="t")
+    tournament = played_tournament(instances=1)
     html = client.get(_page(tournament)).content.decode()
     grid = html.split('id="run-grid"', 1)[1]
     competitions = TournamentRun.objects.filter(tournament=tournament).values_list(
