@@ -71,7 +71,10 @@ RUN_EXAMPLE = {
 }
 
 RESULTS_EXAMPLE = {
-    "tournament_id": 3, "runs_completed": 12, "metric": "return_pct", "alpha": 0.05, "resamples": 2000, "seed": 0,
+    "tournament_id": 3, "runs_completed": 12, "last_finished_at": "2026-12-01T10:04:00+00:00",
+    "settings": {"metric": "return_pct", "resamples": 2000, "seed": 0, "alpha": 0.05, "test": "wilcoxon",
+                 "mcs_size": 0.1, "mcs_block_size": 1, "mcs_reps": 1000, "power": 0.8},
+    "metric": "return_pct", "alpha": 0.05, "resamples": 2000, "seed": 0,
     "test": "wilcoxon", "windows": [0, 1, 2, 3],
     "ranking": [{"rank": 1, "agent": "GPT", "windows": 4, "runs": 12, "is_baseline": False, "in_confidence_set": True,
                  "metrics": {"return_pct": {"windows": 4, "mean": 2.1, "median": 1.9,
@@ -91,6 +94,8 @@ RESULTS_EXAMPLE = {
     "power": {"metric": "return_pct", "windows": 4, "sd_difference": 2.0, "minimum_detectable_difference": 2.8},
     "power_sentence": {"windows": 4, "unit": "%", "minimum_detectable_difference": 2.8, "gap": 1.4, "first": "GPT",
                        "second": "Buy and hold", "windows_needed": 17, "more_windows": 13},
+    "baselines": ["Buy and hold"],
+    "window_values": {"return_pct": {"GPT": [3.1, -0.4, 2.2, 3.5], "Buy and hold": [1.0, -1.2, 0.9, 2.1]}},
 }
 
 
@@ -213,7 +218,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
                    responses={200: RunSerializer(many=True), **errors(*READ)},
                    examples=[_example("a page", {"count": 1, "next": None, "previous": None, "results": [RUN_EXAMPLE]})])
     def runs(self, request, id):
-        selectors.tournament_get(id)  # a 404 for a missing tournament, not an empty page
+        selectors.tournament_check(id)  # a 404 for a missing tournament, not an empty page
         return self.paginate(selectors.run_list(id), RunSerializer)
 
     @extend_schema(
@@ -226,7 +231,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
     )
     def export(self, request, id):
         query = _valid(ExportQuery(data=request.query_params))
-        selectors.tournament_get(id)
+        selectors.tournament_check(id)
         if query["what"] == "bundle":
             if query["format"] != "json":
                 raise DomainError("the bundle is JSON only", field="format")
@@ -242,21 +247,23 @@ class TournamentViewSet(ViewSetMixin, ApiView):
         operation_id="tournaments_results", tags=["tournaments"], parameters=[TOURNAMENT_ID, ResultsQuery],
         summary="Who is better and how sure: ranking with intervals, pairwise verdicts, confidence set, power",
         description=(
-            "Computed from the completed runs' stored results (docs/tournament-statistics.md), once per "
-            "tournament state. `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
+            "Computed from the completed runs' stored results (docs/tournament-statistics.md) when a run "
+            "completes, and stored with the state it counts (`runs_completed`, `last_finished_at`). `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
             "over windows; `pairs` holds per metric every pair with its Holm-adjusted verdict; agents in "
-            "`model_confidence_set.members` are not told apart from the best at 90 %. 409 before a run completes."
+            "`model_confidence_set.members` are not told apart from the best at 90 % (the loss is minus `metric` per "
+            "window); `window_values` holds each agent's value per window (aligned with `windows`, instances "
+            "averaged) for every metric. 409 before a run completes."
         ),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **errors(*READ, 409)},
         examples=[_example("two windows", RESULTS_EXAMPLE)],
     )
     def results(self, request, id):
         query = _valid(ResultsQuery(data=request.query_params))
-        selectors.tournament_get(id)
-        page = results.tournament_results_get(tournament_id=id, metric=query["metric"])
-        if page is None:
+        selectors.tournament_check(id)
+        data = results.tournament_results_get(tournament_id=id, metric=query["metric"])
+        if data is None:
             raise ConflictError("no run of this tournament has completed yet", code="no_results")
-        return Response(results.results_dict(page))
+        return Response(data)
 
     @extend_schema(operation_id="tournaments_import", tags=["tournaments"], request=BundleImportSerializer,
                    summary="Make a draft tournament from a bundle and add its recorded answers to the cache",
@@ -283,8 +290,8 @@ def _export_rows(tournament_id: int, query: dict) -> tuple[list[dict], list[str]
         return bundle.invocation_rows(tournament_id), bundle.INVOCATION_COLUMNS
     if what == "agent_runs":
         return results.agent_result_rows(tournament_id), results.AGENT_RESULT_COLUMNS
-    page = results.tournament_results_get(tournament_id=tournament_id, metric=query["metric"])
-    return (results.agent_summary_rows(page) if page else []), results.AGENT_SUMMARY_COLUMNS
+    data = results.tournament_results_get(tournament_id=tournament_id, metric=query["metric"])
+    return (results.agent_summary_rows(data) if data else []), results.AGENT_SUMMARY_COLUMNS
 
 
 def _valid(serializer) -> dict:

@@ -170,3 +170,30 @@ class TournamentRun(models.Model):
 
     def __str__(self):
         return f"tournament {self.tournament_id} window {self.window_id} instance {self.instance} ({self.status})"
+
+
+class TournamentResults(models.Model):
+    """The tournament-level results (ranking with intervals, pairs after Holm, the model confidence
+    set, power) for one set of settings, as the API shows them, with the state they were computed
+    from: the number of completed runs and the last finish. Written when a run completes
+    (tournaments.results, from runs.run_execute); pages and the API read it while the state
+    still matches, so no request pays for the bootstrap. A newer state is never overwritten by
+    an older one (the write is conditional on the stored state)."""
+
+    tournament = models.ForeignKey(Tournament, on_delete=models.CASCADE, related_name="stored_results")
+    # sha256 of the settings (metric, resamples, ...) and the results' format version
+    settings_key = models.CharField(max_length=64)
+    settings = models.JSONField(default=dict)
+    runs_completed = models.PositiveIntegerField()
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+    compute_seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tournament", "settings_key"], name="tournament_results_unique_settings"),
+        ]
+
+    def __str__(self):
+        return f"tournament {self.tournament_id} results {self.settings.get('metric', '')} ({self.runs_completed} runs)"

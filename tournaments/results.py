@@ -1,39 +1,85 @@
 """Tournament results that say how sure they are (issue 15), from STORED per-run results.
 
-When a run completes, `statistics_add` writes into its `result` JSON what the statistics
-need per agent (Sharpe, max drawdown, cost-adjusted return, LLM counts, per-round returns)
-and the run's buy-and-hold return. Pages and the API then read those rows only (one query)
-and hand them to analytics.tournament; no run is recomputed. `results_backfill` fills runs
-completed before the statistics were stored.
+Per run: when a run completes, `statistics_add` writes into its `result` JSON what the
+statistics need per agent (Sharpe, max drawdown, cost-adjusted return, LLM counts, per-round
+returns) and the run's buy-and-hold return; `results_backfill` fills runs completed before.
 
-The results of one tournament state are computed once: cached by (tournament, completed
-runs, last finish, metric), so every poll of a running tournament's page costs one count query
-until another run completes.
+Per tournament: the ranking with intervals, the pairs after Holm, the model confidence set and
+power (analytics.tournament) are computed from those rows by the worker that completes a run,
+for every metric, and stored in a TournamentResults row per settings with the state they were
+computed from (completed runs, last finish); the run's completion and its results are
+committed together. Pages and the API read the row while its state is current, so no request
+pays for the bootstrap; a stale or missing row (other settings, a worker that died between
+the two) is computed by the request and stored. A write never puts an older state over a newer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import math
+import time
+from datetime import datetime
 from decimal import Decimal
 
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from analytics import mcs as mcs_module
 from analytics import power as power_module
-from analytics.tournament import METRICS, RunResult, TournamentResults, tournament_results
+from analytics.paired import DEFAULT_PAIRED_TEST
+from analytics.resampling import DEFAULT_RESAMPLES
+from analytics.tournament import METRICS, RunResult, tournament_results, window_values
+from analytics.tournament import TournamentResults as TournamentResultsData
 
 from . import ports
-from .models import RunStatus, TournamentRun
+from .models import RunStatus, TournamentResults, TournamentRun
 
 # Bumped when the stored per-agent statistics change shape; older runs are backfilled.
 STATISTICS_VERSION = 1
-CACHE_SECONDS = 24 * 3600
+# Bumped when the stored tournament-level results change shape: every stored row is then stale.
+RESULTS_VERSION = 1
 # Per-round returns are stored rounded: 12 significant digits are far below any market move.
 RETURN_DIGITS = 12
 UNITS = {"return_pct": "%", "sharpe": "", "max_drawdown_pct": "%", "cost_adjusted_return_pct": "%"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultsSettings:
+    """Everything stored results depend on besides the runs; hashed (with the versions) into
+    the row's key. `metric` orders the ranking and is the MCS loss (minus the metric per window)
+    and the power sentence's scale; the rest are analytics.tournament's parameters."""
+
+    metric: str = "return_pct"
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    alpha: float = 0.05
+    test: str = DEFAULT_PAIRED_TEST
+    mcs_size: float = mcs_module.DEFAULT_SIZE
+    mcs_block_size: int = mcs_module.DEFAULT_BLOCK_SIZE
+    mcs_reps: int = mcs_module.DEFAULT_REPS
+    power: float = 0.80
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; choose from {list(METRICS)}")
+
+    @property
+    def key(self) -> str:
+        payload = {"results": RESULTS_VERSION, "statistics": STATISTICS_VERSION, **dataclasses.asdict(self)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def analytics_options(self) -> dict:
+        """The keyword arguments of analytics.tournament.tournament_results."""
+        return dataclasses.asdict(self)
+
+
+# What a completing run stores: the default settings for every metric the pages offer.
+STORED_SETTINGS: tuple[ResultsSettings, ...] = tuple(ResultsSettings(metric=metric) for metric in METRICS)
 
 
 def _float(value) -> float | None:
@@ -111,7 +157,9 @@ def statistics_add(result: dict, competition) -> dict:
 
 def results_backfill(*, tournament_id: int | None = None) -> int:
     """Add the statistics to completed runs that lack them (completed before they were stored);
-    returns how many runs were filled. Safe to repeat: a filled run is skipped."""
+    returns how many runs were filled. Safe to repeat: a filled run is skipped. The filled
+    tournaments' stored results are computed again (their state did not move, so they would
+    otherwise be read as fresh)."""
     runs = TournamentRun.objects.filter(status=RunStatus.COMPLETED, competition__isnull=False).select_related(
         "competition"
     )
@@ -126,23 +174,67 @@ def results_backfill(*, tournament_id: int | None = None) -> int:
         )
         filled += 1
         tournaments.add(run.tournament_id)
-    for filled_id in tournaments:  # the state (completed runs, last finish) did not move: drop its results
-        completed, last = _state(filled_id)
-        cache.delete_many([results_cache_key(filled_id, completed, last, metric) for metric in METRICS])
+    for filled_id in tournaments:
+        TournamentResults.objects.filter(tournament_id=filled_id).delete()
+        results_refresh(tournament_id=filled_id)
     return filled
 
 
-# -- reading the stored results ------------------------------------------------------------------
+# -- the completed runs, and which of them a ranking counts ------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class StoredResults:
-    """The completed runs' stored results, as analytics wants them."""
+class ResultsState:
+    """What stored results were computed from: a run completing moves it, nothing else does."""
+
+    runs_completed: int
+    last_finished_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class CompletedRun:
+    run_id: int
+    window: int  # the window's index
+    instance: int
+    result: dict
+    finished_at: datetime | None
+
+
+def completed_runs(tournament_id: int) -> list[CompletedRun]:
+    """One query: every completed run with its stored result, in window and instance order."""
+    rows = (
+        TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED)
+        .order_by("window__index", "instance")
+        .values_list("pk", "window__index", "instance", "result", "finished_at")
+    )
+    return [CompletedRun(pk, window, instance, result or {}, finished) for pk, window, instance, result, finished in rows]
+
+
+def state_of(finishes: list[datetime | None]) -> ResultsState:
+    """The state made by completed runs that finished at these times (a caller holding the runs
+    already, such as the tournament page, needs no query for it)."""
+    known = [finished for finished in finishes if finished is not None]
+    return ResultsState(len(finishes), max(known) if known else None)
+
+
+def runs_state(runs: list[CompletedRun]) -> ResultsState:
+    return state_of([run.finished_at for run in runs])
+
+
+def results_state(tournament_id: int) -> ResultsState:
+    state = TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED).aggregate(
+        count=Count("id"), last=Max("finished_at")
+    )
+    return ResultsState(state["count"], state["last"])
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingInput:
+    """The completed runs a ranking counts, as analytics wants them."""
 
     runs: list[RunResult]
     reference: dict[int, float]  # window index -> buy-and-hold return %, averaged over instances
     baselines: list[str]
-    run_ids: dict[tuple[int, int], int]  # (window index, instance) -> run id
 
 
 def _run_result(agent: str, window: int, instance: int, participant: dict) -> RunResult:
@@ -162,31 +254,28 @@ def _run_result(agent: str, window: int, instance: int, participant: dict) -> Ru
     )  # fmt: skip
 
 
-def stored_results(tournament_id: int) -> StoredResults:
-    """One query: every completed run's stored result, in window and instance order."""
-    rows = (
-        TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED)
-        .order_by("window__index", "instance")
-        .values_list("pk", "window__index", "instance", "result")
-    )
-    runs, reference, baselines, run_ids = [], {}, {}, {}
-    for run_id, window, instance, result in rows:
-        run_ids[(window, instance)] = run_id
-        for participant in (result or {}).get("participants", []):
+def ranking_input(runs: list[CompletedRun], settings: ResultsSettings) -> RankingInput:
+    """Which results a ranking counts: every agent with a return in every completed run. (An
+    option that leaves some out, such as in-sample windows, belongs here and in the settings.)"""
+    results, reference, baselines = [], {}, {}
+    for run in runs:
+        for participant in run.result.get("participants", []):
             if participant.get("return_pct") is None:
                 continue
-            runs.append(_run_result(participant["name"], window, instance, participant))
+            results.append(_run_result(participant["name"], run.window, run.instance, participant))
             if participant.get("llm_provider") == "baseline":
                 baselines[participant["name"]] = True
-        benchmark = (result or {}).get("benchmark_return_pct")
+        benchmark = run.result.get("benchmark_return_pct")
         if benchmark is not None:
-            reference.setdefault(window, []).append(float(benchmark))
-    return StoredResults(
-        runs=runs,
+            reference.setdefault(run.window, []).append(float(benchmark))
+    return RankingInput(
+        runs=results,
         reference={window: sum(values) / len(values) for window, values in reference.items()},
         baselines=list(baselines),
-        run_ids=run_ids,
     )
+
+
+# -- computing the tournament-level results ----------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,18 +290,7 @@ class PowerSentence:
     more_windows: int | None
 
 
-@dataclasses.dataclass(frozen=True)
-class ResultsPage:
-    """What the page and the API show for one tournament state and metric."""
-
-    tournament_id: int
-    runs_completed: int
-    results: TournamentResults
-    stored: StoredResults
-    power_sentence: PowerSentence
-
-
-def _power_sentence(results: TournamentResults) -> PowerSentence:
+def _power_sentence(results: TournamentResultsData) -> PowerSentence:
     means = [(row.agent, row.metrics[results.metric].mean) for row in results.agents]
     means = [(agent, mean) for agent, mean in means if mean is not None]
     power = results.power
@@ -227,44 +305,6 @@ def _power_sentence(results: TournamentResults) -> PowerSentence:
         gap=gap, first=means[0][0] if gap is not None else None, second=means[1][0] if gap is not None else None,
         windows_needed=needed, more_windows=None if needed is None else max(0, needed - windows),
     )  # fmt: skip
-
-
-def _state(tournament_id: int) -> tuple[int, str]:
-    state = TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED).aggregate(
-        count=Count("id"), last=Max("finished_at")
-    )
-    return state["count"], state["last"].isoformat() if state["last"] else ""
-
-
-def results_cache_key(tournament_id: int, completed: int, last: str, metric: str) -> str:
-    return f"tournament-results:v{STATISTICS_VERSION}:{tournament_id}:{completed}:{last}:{metric}"
-
-
-def tournament_results_get(*, tournament_id: int, metric: str = "return_pct") -> ResultsPage | None:
-    """The results for the tournament's completed runs, computed once per state; None before a run completes.
-
-    Two queries when cached (the state), three when not (plus the stored rows).
-    """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
-    completed, last = _state(tournament_id)
-    if not completed:
-        return None
-    key = results_cache_key(tournament_id, completed, last, metric)
-    page = cache.get(key)
-    if page is None:
-        stored = stored_results(tournament_id)
-        if not stored.runs:
-            return None
-        results = tournament_results(
-            stored.runs, baselines=stored.baselines, reference=stored.reference or None, metric=metric
-        )
-        page = ResultsPage(tournament_id, completed, results, stored, _power_sentence(results))
-        cache.set(key, page, CACHE_SECONDS)
-    return page
-
-
-# -- plain data for the API and the exports ----------------------------------------------------------
 
 
 def _clean(value):
@@ -282,35 +322,160 @@ def _clean(value):
     return value
 
 
-def results_dict(page: ResultsPage) -> dict:
-    """GET /api/v1/tournaments/{id}/results: ranking with intervals, pairs, MCS, power."""
-    results = page.results
-    baselines = set(page.stored.baselines)
+def results_compute(
+    *, tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings
+) -> dict | None:
+    """What GET /api/v1/tournaments/{id}/results answers for these completed runs (None if no agent
+    has a result): the ranking with intervals, every pair after Holm, the model confidence set,
+    power and its sentence, and each agent's value per window for every metric (the heatmap and
+    the compare page read them). Plain JSON, stored as it is."""
+    chosen = ranking_input(runs, settings)
+    if not chosen.runs:
+        return None
+    results = tournament_results(
+        chosen.runs, baselines=chosen.baselines, reference=chosen.reference or None, **settings.analytics_options()
+    )
+    state = runs_state(runs)
+    baselines = set(chosen.baselines)
     members = set(results.mcs.members) if results.mcs else set()
-    ranking = []
-    for row in results.agents:
-        ranking.append(
-            {
-                **_clean(row),
-                "is_baseline": row.agent in baselines,
-                "in_confidence_set": row.agent in members,
-            }
+    windows = list(results.windows)
+    agents = [row.agent for row in results.agents]
+    per_window = {}
+    for name in METRICS:
+        per_window[name] = {}
+        for agent in agents:
+            values = window_values(chosen.runs, agent, name)
+            per_window[name][agent] = [values.get(window) for window in windows]
+    return _clean({
+        "tournament_id": tournament_id,
+        "runs_completed": state.runs_completed,
+        "last_finished_at": state.last_finished_at.isoformat() if state.last_finished_at else None,
+        "settings": dataclasses.asdict(settings),
+        "metric": results.metric, "alpha": results.alpha, "resamples": results.resamples, "seed": results.seed,
+        "test": results.test, "windows": windows,
+        "ranking": [
+            {**_clean(row), "is_baseline": row.agent in baselines, "in_confidence_set": row.agent in members}
+            for row in results.agents
+        ],
+        "pairs": results.pairs,
+        "model_confidence_set": results.mcs,
+        "power": results.power,
+        "power_sentence": _power_sentence(results),
+        "baselines": chosen.baselines,
+        "window_values": per_window,
+    })  # fmt: skip
+
+
+# -- stored results: written when a run completes, read by pages and the API ---------------------------
+
+
+def _store(*, tournament_id: int, settings: ResultsSettings, data: dict, state: ResultsState, seconds: float) -> bool:
+    """Write `data` unless the row already holds this state or a newer one (compare and set on
+    the state: two workers finishing runs at once never put an older state over a newer one)."""
+    newer = Q(runs_completed__lt=state.runs_completed)
+    if state.last_finished_at is not None:
+        newer |= Q(runs_completed=state.runs_completed) & (
+            Q(last_finished_at__lt=state.last_finished_at) | Q(last_finished_at__isnull=True)
         )
-    return {
-        "tournament_id": page.tournament_id,
-        "runs_completed": page.runs_completed,
-        "metric": results.metric,
-        "alpha": results.alpha,
-        "resamples": results.resamples,
-        "seed": results.seed,
-        "test": results.test,
-        "windows": list(results.windows),
-        "ranking": ranking,
-        "pairs": _clean(results.pairs),
-        "model_confidence_set": _clean(results.mcs),
-        "power": _clean(results.power),
-        "power_sentence": _clean(page.power_sentence),
-    }
+    values = {
+        "settings": dataclasses.asdict(settings), "runs_completed": state.runs_completed,
+        "last_finished_at": state.last_finished_at, "data": data, "computed_at": timezone.now(),
+        "compute_seconds": round(seconds, 4),
+    }  # fmt: skip
+    rows = TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=settings.key)
+    if rows.filter(newer).update(**values):
+        return True
+    try:
+        with transaction.atomic():  # a savepoint: a lost race leaves the caller's transaction usable
+            TournamentResults.objects.create(tournament_id=tournament_id, settings_key=settings.key, **values)
+        return True
+    except IntegrityError:  # a row exists: it holds this state or a newer one, or one that lost a race to us
+        return bool(rows.filter(newer).update(**values))
+
+
+def _computed(tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings) -> tuple[dict | None, float]:
+    began = time.perf_counter()
+    data = results_compute(tournament_id=tournament_id, runs=runs, settings=settings)
+    return data, time.perf_counter() - began
+
+
+def results_refresh(*, tournament_id: int, settings: tuple[ResultsSettings, ...] = STORED_SETTINGS) -> ResultsState:
+    """Compute and store the results of the tournament's completed runs as they are now."""
+    runs = completed_runs(tournament_id)
+    state = runs_state(runs)
+    for one in settings:
+        data, seconds = _computed(tournament_id, runs, one)
+        if data is not None:
+            _store(tournament_id=tournament_id, settings=one, data=data, state=state, seconds=seconds)
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedResults:
+    """Results computed for the state a completing run is about to make (runs.run_execute)."""
+
+    tournament_id: int
+    state: ResultsState
+    computed: tuple[tuple[ResultsSettings, dict, float], ...]
+
+
+def results_prepare(*, tournament_id: int, completing: CompletedRun) -> PreparedResults:
+    """The results as they will be once `completing` is stored as completed, computed BEFORE it
+    is (outside any transaction: the bootstrap takes a while), so that the run's completion and
+    its results become visible in one commit (`results_commit`)."""
+    runs = [run for run in completed_runs(tournament_id) if run.run_id != completing.run_id]
+    runs = sorted([*runs, completing], key=lambda run: (run.window, run.instance))
+    computed = []
+    for one in STORED_SETTINGS:
+        data, seconds = _computed(tournament_id, runs, one)
+        if data is not None:
+            computed.append((one, data, seconds))
+    return PreparedResults(tournament_id, runs_state(runs), tuple(computed))
+
+
+def results_commit(prepared: PreparedResults) -> bool:
+    """Store prepared results, inside the transaction that marks the run completed, if the
+    tournament's state is the one they were computed for. The caller holds the tournament's row
+    lock, so completions take turns: when two runs finish at once the second sees the first and
+    gets False, and computes again after its commit (`results_refresh`)."""
+    if results_state(prepared.tournament_id) != prepared.state:
+        return False
+    for settings, data, seconds in prepared.computed:
+        _store(tournament_id=prepared.tournament_id, settings=settings, data=data, state=prepared.state, seconds=seconds)
+    return True
+
+
+def tournament_results_get(
+    *,
+    tournament_id: int,
+    metric: str = "return_pct",
+    settings: ResultsSettings | None = None,
+    state: ResultsState | None = None,
+) -> dict | None:
+    """The tournament's results for `settings` (or the default settings with `metric`); None before
+    a run completes. Read from the stored row when it was computed from the current state (give
+    `state` when the caller already has the runs; else one aggregate query finds it); computed
+    and stored only when the row is stale or missing (other settings, or a run that completed
+    in a process that died before storing). Two queries when stored (one with `state`)."""
+    settings = settings or ResultsSettings(metric=metric)
+    state = state or results_state(tournament_id)
+    if not state.runs_completed:
+        return None
+    row = (
+        TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=settings.key)
+        .values("runs_completed", "last_finished_at", "data")
+        .first()
+    )
+    if row and ResultsState(row["runs_completed"], row["last_finished_at"]) == state:
+        return row["data"]
+    runs = completed_runs(tournament_id)
+    data, seconds = _computed(tournament_id, runs, settings)
+    if data is not None:
+        _store(tournament_id=tournament_id, settings=settings, data=data, state=runs_state(runs), seconds=seconds)
+    return data
+
+
+# -- plain data for the exports ------------------------------------------------------------------------
 
 
 AGENT_RESULT_COLUMNS = [
@@ -343,28 +508,34 @@ def agent_result_rows(tournament_id: int) -> list[dict]:
 
 
 AGENT_SUMMARY_COLUMNS = [
-    "rank", "agent", "is_baseline", "in_confidence_set", "windows", "runs", "metric", "mean", "mean_low",
-    "mean_high", "median", "median_low", "median_high", "psr", "dsr", "cost_usd", "invalid_response_rate_pct",
+    "rank", "agent", "is_baseline", "in_confidence_set", "mcs_p_value", "windows", "runs", "metric", "mean",
+    "mean_low", "mean_high", "median", "median_low", "median_high", "win_rate_vs_buy_and_hold_pct",
+    "sharpe_per_round", "sharpe_lo_standard_error", "psr", "dsr", "invocations", "invalid_response_rate_pct",
+    "rejected_action_rate_pct", "cost_usd", "input_tokens", "output_tokens", "mean_latency_seconds",
 ]  # fmt: skip
 
 
-def agent_summary_rows(page: ResultsPage) -> list[dict]:
-    """One row per agent for the page's metric: the ranking, flat."""
-    results = page.results
-    members = set(results.mcs.members) if results.mcs else set()
+def agent_summary_rows(results: dict) -> list[dict]:
+    """One row per agent for the results' metric (tournament_results_get): the ranking, flat."""
+    metric = results["metric"]
+    p_values = (results.get("model_confidence_set") or {}).get("p_values", {})
     rows = []
-    for row in results.agents:
-        summary = row.metrics[results.metric]
+    for row in results["ranking"]:
+        summary, confidence, usage = row["metrics"][metric], row["sharpe_confidence"], row["usage"]
+        mean_interval, median_interval = summary["mean_interval"] or {}, summary["median_interval"] or {}
+        hold = next((rate for rate in row["win_rates"] if rate["opponent"] == "buy and hold"), {})
         rows.append({
-            "rank": row.rank, "agent": row.agent, "is_baseline": row.agent in page.stored.baselines,
-            "in_confidence_set": row.agent in members, "windows": row.windows, "runs": row.runs,
-            "metric": results.metric, "mean": summary.mean,
-            "mean_low": summary.mean_interval.low if summary.mean_interval else None,
-            "mean_high": summary.mean_interval.high if summary.mean_interval else None,
-            "median": summary.median,
-            "median_low": summary.median_interval.low if summary.median_interval else None,
-            "median_high": summary.median_interval.high if summary.median_interval else None,
-            "psr": row.sharpe_confidence.psr, "dsr": row.sharpe_confidence.dsr, "cost_usd": row.usage.cost_usd,
-            "invalid_response_rate_pct": row.usage.invalid_response_rate_pct,
+            "rank": row["rank"], "agent": row["agent"], "is_baseline": row["is_baseline"],
+            "in_confidence_set": row["in_confidence_set"], "mcs_p_value": p_values.get(row["agent"]),
+            "windows": row["windows"], "runs": row["runs"], "metric": metric, "mean": summary["mean"],
+            "mean_low": mean_interval.get("low"), "mean_high": mean_interval.get("high"), "median": summary["median"],
+            "median_low": median_interval.get("low"), "median_high": median_interval.get("high"),
+            "win_rate_vs_buy_and_hold_pct": hold.get("rate_pct"),
+            "sharpe_per_round": confidence["sharpe_per_round"],
+            "sharpe_lo_standard_error": confidence["lo_standard_error"],
+            "psr": confidence["psr"], "dsr": confidence["dsr"],
+            **{column: usage[column] for column in (
+                "invocations", "invalid_response_rate_pct", "rejected_action_rate_pct", "cost_usd", "input_tokens",
+                "output_tokens", "mean_latency_seconds")},
         })  # fmt: skip
-    return [_clean(row) for row in rows]
+    return rows

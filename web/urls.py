@@ -1,9 +1,9 @@
 """HTML pages: competitions list, live dashboard, participant page (and its logs, a page at
-a time), compare page, invocations."""
+a time), compare page, invocations; tournaments: list, page, window, compare."""
 
 from django.urls import path
 
-from web import tournament_views, views
+from web import tournament_compare, tournament_views, views
 
 PARTICIPANT = "competitions/<int:competition_id>/participants/<int:participant_id>/"
 
@@ -27,5 +27,10 @@ urlpatterns = [
         "tournaments/<int:tournament_id>/windows/<int:window_index>/",
         tournament_views.tournament_window,
         name="tournament-window",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/compare/",
+        tournament_compare.tournament_compare,
+        name="tournament-compare",
     ),
 ]
