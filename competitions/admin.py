@@ -190,7 +190,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     def training_cutoff(self, obj):
         # read-only: set it with the llm_config key training_cutoff ("YYYY-MM" or "YYYY-MM-DD")
         entry = participant_training_cutoff(obj) if obj.pk else None
-        return f"{entry.training_cutoff} ({entry.source})" if entry else "unknown"
+        return f"{entry.training_cutoff} ({entry.source_label})" if entry else "unknown"
 
     def save_model(self, request, obj, form, change):
         # The call the form rehearsed (participant_register or participant_update), for real.

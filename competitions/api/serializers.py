@@ -182,6 +182,10 @@ class ParticipantSerializer(ReadSerializer):
         help_text="Where the cutoff comes from: a provider page (agents/model_registry.json) or "
         "llm_config.training_cutoff"
     )
+    training_cutoff_verified = serializers.SerializerMethodField(
+        help_text="true when the registry's cutoff was checked against the provider's own page; false for an "
+        "unchecked registry entry or a participant's own llm_config.training_cutoff; null when unknown"
+    )
 
     class Meta:
         model = Participant
@@ -198,6 +202,7 @@ class ParticipantSerializer(ReadSerializer):
             "joined_at",
             "training_cutoff",
             "training_cutoff_source",
+            "training_cutoff_verified",
         ]
         read_only_fields = fields
 
@@ -208,6 +213,10 @@ class ParticipantSerializer(ReadSerializer):
     def get_training_cutoff_source(self, participant) -> str | None:
         entry = participant_training_cutoff(participant)
         return entry.source if entry else None
+
+    def get_training_cutoff_verified(self, participant) -> bool | None:
+        entry = participant_training_cutoff(participant)
+        return entry.verified if entry else None
 
 
 class ParticipantRegisteredSerializer(ParticipantSerializer):
