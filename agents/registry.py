@@ -9,6 +9,7 @@ agents/pricing.py matches prices), else it is unknown. Built-in strategies have 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ def _registry() -> tuple[dict[str, ModelEntry], dict[str, str]]:
     for entry in models.values():
         cutoff_end(entry.training_cutoff)  # a malformed table fails loudly, at first use
     return models, dict(data.get("aliases", {}))
+
+
+@cache
+def registry_digest() -> str:
+    """Changes when the registry file does: caches of results that depend on cutoffs key on it."""
+    return hashlib.sha256(REGISTRY_FILE.read_bytes()).hexdigest()[:12]
 
 
 def model_list() -> list[ModelEntry]:

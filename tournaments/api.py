@@ -23,7 +23,7 @@ from rest_framework.viewsets import ViewSetMixin
 from gauntlet.api import ApiView
 from gauntlet.errors import ConflictError, DomainError
 
-from . import bundle, results, selectors, services
+from . import bundle, in_sample, results, selectors, services
 from .serializers import (
     BundleImportSerializer,
     ImportedSerializer,
@@ -91,6 +91,22 @@ RESULTS_EXAMPLE = {
     "power": {"metric": "return_pct", "windows": 4, "sd_difference": 2.0, "minimum_detectable_difference": 2.8},
     "power_sentence": {"windows": 4, "unit": "%", "minimum_detectable_difference": 2.8, "gap": 1.4, "first": "GPT",
                        "second": "Buy and hold", "windows_needed": 17, "more_windows": 13},
+    "in_sample": {
+        "mode": "exclude", "masked": False, "windows_left_out": 0, "results": None,
+        "note": "Windows that start before an agent's training-data cutoff may be answered from memory: they are "
+                "left out of that agent's statistics. A pair of agents is compared only on the windows both have "
+                "out of sample; the best set uses the windows every agent has out of sample.",
+        "agents": [{"agent": "GPT", "status": "known", "training_cutoff": "2023-10-01",
+                    "cutoff_source": "https://developers.openai.com/api/docs/models/gpt-4o-mini",
+                    "cutoff_verified": True, "in_sample_windows": [], "windows_left_out": 0,
+                    "windows_in_sample_with_results": 0,
+                    "reason": "Every window with results starts after its training-data cutoff 2023-10-01 (source: "
+                              "https://developers.openai.com/api/docs/models/gpt-4o-mini): every window counts."},
+                   {"agent": "Buy and hold", "status": "code", "training_cutoff": None, "cutoff_source": None,
+                    "cutoff_verified": None, "in_sample_windows": [], "windows_left_out": 0,
+                    "windows_in_sample_with_results": 0,
+                    "reason": "A built-in strategy remembers nothing: every window counts."}],
+    },
 }
 
 
@@ -131,6 +147,11 @@ class ExportQuery(serializers.Serializer):
 class ResultsQuery(serializers.Serializer):
     metric = serializers.ChoiceField(choices=list(results.METRICS), default="return_pct",
                                      help_text="Orders the ranking; feeds the confidence set and the power sentence")
+    in_sample = serializers.ChoiceField(
+        choices=list(in_sample.MODES), required=False,
+        help_text="Windows that start before an agent's training-data cutoff: exclude them from its statistics, "
+        "rank them apart, or include them; default: the tournament's in_sample setting (exclude unless changed)",
+    )
 
 
 class NoBody(serializers.Serializer):
@@ -245,15 +266,19 @@ class TournamentViewSet(ViewSetMixin, ApiView):
             "Computed from the completed runs' stored results (docs/tournament-statistics.md), once per "
             "tournament state. `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
             "over windows; `pairs` holds per metric every pair with its Holm-adjusted verdict; agents in "
-            "`model_confidence_set.members` are not told apart from the best at 90 %. 409 before a run completes."
+            "`model_confidence_set.members` are not told apart from the best at 90 %. `in_sample` says, per agent, "
+            "which windows start before its training-data cutoff (and the cutoff's source) and what the ranking did "
+            "with them: by default they are left out of that agent's statistics, and a pair is compared only on the "
+            "windows both agents have out of sample (docs/memory.md). 409 before a run completes."
         ),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **errors(*READ, 409)},
         examples=[_example("two windows", RESULTS_EXAMPLE)],
     )
     def results(self, request, id):
         query = _valid(ResultsQuery(data=request.query_params))
-        selectors.tournament_get(id)
-        page = results.tournament_results_get(tournament_id=id, metric=query["metric"])
+        tournament = selectors.tournament_get(id)
+        page = results.tournament_results_get(tournament_id=id, metric=query["metric"],
+                                              in_sample=query.get("in_sample") or tournament.in_sample)
         if page is None:
             raise ConflictError("no run of this tournament has completed yet", code="no_results")
         return Response(results.results_dict(page))

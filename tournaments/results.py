@@ -25,8 +25,11 @@ from django.db.models.functions import Coalesce
 from analytics import power as power_module
 from analytics.tournament import METRICS, RunResult, TournamentResults, tournament_results
 
+from agents.registry import registry_digest
+
+from . import in_sample as in_sample_module
 from . import ports
-from .models import RunStatus, TournamentRun
+from .models import RunStatus, Tournament, TournamentRun
 
 # Bumped when the stored per-agent statistics change shape; older runs are backfilled.
 STATISTICS_VERSION = 1
@@ -128,7 +131,10 @@ def results_backfill(*, tournament_id: int | None = None) -> int:
         tournaments.add(run.tournament_id)
     for filled_id in tournaments:  # the state (completed runs, last finish) did not move: drop its results
         completed, last = _state(filled_id)
-        cache.delete_many([results_cache_key(filled_id, completed, last, metric) for metric in METRICS])
+        cache.delete_many([
+            results_cache_key(filled_id, completed, last, metric, mode)
+            for metric in METRICS for mode in in_sample_module.MODES
+        ])  # fmt: skip
     return filled
 
 
@@ -210,6 +216,9 @@ class ResultsPage:
     results: TournamentResults
     stored: StoredResults
     power_sentence: PowerSentence
+    # tournaments.in_sample: which windows were in-sample for whom and what the ranking did with them
+    in_sample: dict | None = None
+    in_sample_results: TournamentResults | None = None  # mode "apart": the in-sample results ranked alone
 
 
 def _power_sentence(results: TournamentResults) -> PowerSentence:
@@ -236,30 +245,47 @@ def _state(tournament_id: int) -> tuple[int, str]:
     return state["count"], state["last"].isoformat() if state["last"] else ""
 
 
-def results_cache_key(tournament_id: int, completed: int, last: str, metric: str) -> str:
-    return f"tournament-results:v{STATISTICS_VERSION}:{tournament_id}:{completed}:{last}:{metric}"
+def results_cache_key(tournament_id: int, completed: int, last: str, metric: str, in_sample: str) -> str:
+    # the registry's digest: a corrected training cutoff moves which windows are in-sample
+    return (f"tournament-results:v{STATISTICS_VERSION}:{tournament_id}:{completed}:{last}:{metric}:"
+            f"{in_sample}:{registry_digest()}")
 
 
-def tournament_results_get(*, tournament_id: int, metric: str = "return_pct") -> ResultsPage | None:
+def tournament_results_get(
+    *, tournament_id: int, metric: str = "return_pct", in_sample: str | None = None
+) -> ResultsPage | None:
     """The results for the tournament's completed runs, computed once per state; None before a run completes.
 
-    Two queries when cached (the state), three when not (plus the stored rows).
+    in_sample: exclude | apart | include (tournaments.in_sample); None reads the tournament's setting.
+    Two queries when cached (the state), six when not (plus the stored rows, and the rules, windows and
+    lineup the in-sample report reads).
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
+    if in_sample is None:
+        in_sample = Tournament.objects.filter(pk=tournament_id).values_list("in_sample", flat=True).first()
+    mode = in_sample_module.mode_check(in_sample)
     completed, last = _state(tournament_id)
     if not completed:
         return None
-    key = results_cache_key(tournament_id, completed, last, metric)
+    key = results_cache_key(tournament_id, completed, last, metric, mode)
     page = cache.get(key)
     if page is None:
         stored = stored_results(tournament_id)
         if not stored.runs:
             return None
-        results = tournament_results(
-            stored.runs, baselines=stored.baselines, reference=stored.reference or None, metric=metric
-        )
-        page = ResultsPage(tournament_id, completed, results, stored, _power_sentence(results))
+        report = in_sample_module.in_sample_report(tournament_id=tournament_id)
+        split = in_sample_module.runs_split(stored.runs, report)
+        ranked = stored.runs if mode == "include" else split.out_of_sample
+        results = tournament_results(ranked, baselines=stored.baselines, reference=stored.reference or None,
+                                     metric=metric)
+        apart = None
+        if mode == "apart" and split.in_sample:
+            apart = tournament_results(split.in_sample, baselines=stored.baselines,
+                                       reference=stored.reference or None, metric=metric)
+        windows = len({run.window for run in stored.runs})
+        page = ResultsPage(tournament_id, completed, results, stored, _power_sentence(results),
+                           in_sample_module.report_dict(report, split, mode, windows), apart)
         cache.set(key, page, CACHE_SECONDS)
     return page
 
@@ -310,6 +336,13 @@ def results_dict(page: ResultsPage) -> dict:
         "model_confidence_set": _clean(results.mcs),
         "power": _clean(results.power),
         "power_sentence": _clean(page.power_sentence),
+        "in_sample": {
+            **(page.in_sample or {}),
+            # mode "apart": the in-sample results ranked alone (null when there are none, or in another mode)
+            "results": _clean({"windows": list(page.in_sample_results.windows),
+                               "ranking": list(page.in_sample_results.agents),
+                               "pairs": page.in_sample_results.pairs}) if page.in_sample_results else None,
+        },
     }
 
 

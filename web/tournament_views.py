@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from tournaments import results as tournament_results
 from tournaments.models import RunStatus, Tournament, TournamentRun
-from web import figures
+from web import figures, tournament_memory
 
 POLL_SECONDS = 3
 LIVE_CACHE_SECONDS = 300
@@ -56,6 +56,12 @@ def tournament_list(request: HttpRequest) -> HttpResponse:
 def _metric_param(request: HttpRequest) -> str:
     metric = request.GET.get("metric", "return_pct")
     return metric if metric in tournament_results.METRICS else "return_pct"
+
+
+def _in_sample_param(request: HttpRequest, tournament: Tournament) -> str:
+    # the page's choice, else the tournament's setting (web.tournament_memory, docs/memory.md)
+    mode = request.GET.get("in_sample")
+    return mode if mode in tournament_memory.IN_SAMPLE_MODES else tournament.in_sample
 
 
 def _tournament_or_404(tournament_id: int) -> Tournament:
@@ -107,9 +113,9 @@ def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
     return list(windows.values()), dict(totals)
 
 
-def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
+def _state_key(tournament: Tournament, runs: list[dict], metric: str, in_sample: str) -> str:
     state = "|".join(f"{r['pk']}:{r['status']}:{r['rounds_done']}" for r in runs)
-    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{state}"
+    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{in_sample}|{state}"
     return "gauntlet:tournament-live:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -117,12 +123,13 @@ def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
 def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
     tournament = _tournament_or_404(tournament_id)
     metric = _metric_param(request)
+    in_sample = _in_sample_param(request, tournament)
     runs = _run_rows(tournament)
-    key = _state_key(tournament, runs, metric)
+    key = _state_key(tournament, runs, metric, in_sample)
     html = cache.get(key)
     if html is None:
         html = render_to_string(
-            "web/tournament_detail.html#live", _live_context(tournament, runs, metric), request=request
+            "web/tournament_detail.html#live", _live_context(tournament, runs, metric, in_sample), request=request
         )
         cache.set(key, html, LIVE_CACHE_SECONDS)
     if request.htmx:
@@ -130,11 +137,12 @@ def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
         return HttpResponse(html, status=status)
     entries = list(tournament.entries.values("name", "llm_provider", "llm_model"))
     return render(request, "web/tournament_detail.html", {
-        "tournament": tournament, "entries": entries, "metric": metric, "live_html": mark_safe(html),
+        "tournament": tournament, "entries": entries, "metric": metric, "in_sample": in_sample,
+        "live_html": mark_safe(html),
     })  # fmt: skip
 
 
-def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict:
+def _live_context(tournament: Tournament, runs: list[dict], metric: str, in_sample: str) -> dict:
     windows, totals = _grid(tournament, runs)
     instances = list(range(tournament.instances))
     context = {
@@ -142,6 +150,8 @@ def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict
         "metric": metric,
         "metric_label": METRIC_LABELS[metric],
         "metric_choices": list(METRIC_LABELS.items()),
+        "in_sample": in_sample,
+        "in_sample_choices": tournament_memory.IN_SAMPLE_CHOICES,
         "windows": windows,
         "instances": instances,
         "totals": totals,
@@ -151,9 +161,10 @@ def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict
         "poll_seconds": POLL_SECONDS,
         "page": None,
     }
-    page = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric)
+    page = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric, in_sample=in_sample)
     if page is not None:
         context.update(_results_context(tournament, page))
+        context.update(tournament_memory.in_sample_context(page))
     return context
 
 
@@ -185,7 +196,7 @@ def _results_context(tournament: Tournament, page) -> dict:
             None if high is None else -high, None if low is None else -low, pair.p_adjusted,
         )  # fmt: skip
     per_window = defaultdict(lambda: defaultdict(list))
-    for run in page.stored.runs:
+    for run in tournament_memory.ranked_runs(page):  # in-sample results left out or ranked apart: not here
         value = getattr(run, metric)
         if value is not None:
             per_window[run.agent][run.window].append(float(value))

@@ -1,0 +1,138 @@
+"""Tournament rankings set in-sample windows apart (issue 16): a window that starts before an
+agent's training cutoff leaves that agent's statistics by default, pairs compare only the windows
+both agents have out of sample, and the API says what was left out and why."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from analytics.tournament import RunResult
+from tournaments import in_sample, results, services
+from tournaments.models import Tournament
+from tournaments.tests.memory_data import stored_memory_tournament
+
+pytestmark = pytest.mark.django_db
+KEY = "in-sample-key"
+IN_SAMPLE = list(range(13))  # weekly windows from 2024-01-01 that start before 2024-04-01
+
+
+@pytest.fixture
+def api(settings):
+    settings.API_KEYS = [KEY]
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=KEY)
+    return client
+
+
+def _pair(page, first, second, metric="return_pct"):
+    return next(
+        p for p in page.results.pairs[metric] if {p.first, p.second} == {first, second}
+    )
+
+
+def test_the_windows_before_an_agents_cutoff_are_in_sample_for_it_alone():
+    tournament = stored_memory_tournament()
+    report = in_sample.in_sample_report(tournament_id=tournament.pk)
+    assert report.agents["Memory"].in_sample_windows == tuple(IN_SAMPLE)
+    assert report.agents["Memory"].cutoff_source.startswith("llm_config.training_cutoff")
+    assert report.agents["Fresh"].in_sample_windows == ()  # its cutoff is before every window
+    assert report.agents["Hold"].status == "code" and report.agents["Hold"].in_sample_windows == ()
+
+
+def test_the_split_is_by_agent_and_window():
+    report = in_sample.InSampleReport(
+        masked=False, window_indexes=(0, 1),
+        agents={"A": in_sample.AgentMemory("A", "known", "2024-01", "x", True, (0,))},
+    )
+    runs = [RunResult(agent, window, 0, 1.0, None, 0.0) for agent in ("A", "B") for window in (0, 1)]
+    split = in_sample.runs_split(runs, report)
+    assert [(r.agent, r.window) for r in split.in_sample] == [("A", 0)]
+    assert [(r.agent, r.window) for r in split.out_of_sample] == [("A", 1), ("B", 0), ("B", 1)]
+    assert split.left_out == {"A": (0,)}
+
+
+def test_by_default_in_sample_windows_leave_the_ranking_and_the_verdict_changes():
+    tournament = stored_memory_tournament()
+    assert tournament.in_sample == "exclude" == Tournament._meta.get_field("in_sample").default
+
+    default = results.tournament_results_get(tournament_id=tournament.pk)
+    included = results.tournament_results_get(tournament_id=tournament.pk, in_sample="include")
+
+    # with its remembered windows, Memory looks better than buy and hold; without them it is not
+    assert _pair(included, "Memory", "Hold").verdict == "better"
+    assert _pair(included, "Memory", "Hold").windows == 16
+    assert _pair(default, "Memory", "Hold").verdict != "better"
+    assert _pair(default, "Memory", "Hold").windows == 3  # only the windows both have out of sample
+    pair = _pair(default, "Memory", "Hold")
+    assert (pair.mean_difference if pair.first == "Memory" else -pair.mean_difference) < 0  # worse, unremembered
+    assert _pair(default, "Fresh", "Hold").windows == 16  # a pair without memory keeps every window
+    rows = {row.agent: row for row in default.results.agents}
+    assert rows["Memory"].windows == 3 and rows["Fresh"].windows == 16
+    assert {row.agent: row for row in included.results.agents}["Memory"].windows == 16
+    assert default.results.agents[0].agent != "Memory" and included.results.agents[0].agent == "Memory"
+    report = {item["agent"]: item for item in default.in_sample["agents"]}
+    assert report["Memory"]["windows_left_out"] == 13 and default.in_sample["windows_left_out"] == 13
+    assert "13 of 16 windows" in report["Memory"]["reason"] and "2024-03" in report["Memory"]["reason"]
+    assert report["Fresh"]["windows_left_out"] == 0 and report["Hold"]["status"] == "code"
+
+
+def test_apart_ranks_the_in_sample_results_on_their_own():
+    tournament = stored_memory_tournament()
+    page = results.tournament_results_get(tournament_id=tournament.pk, in_sample="apart")
+    assert {row.agent: row.windows for row in page.results.agents}["Memory"] == 3
+    assert [row.agent for row in page.in_sample_results.agents] == ["Memory"]
+    assert page.in_sample_results.agents[0].windows == 13
+    assert page.in_sample_results.agents[0].metrics["return_pct"].mean == pytest.approx(5.0)
+
+
+def test_a_masked_tournament_leaves_nothing_out():
+    tournament = stored_memory_tournament(masked=True)
+    page = results.tournament_results_get(tournament_id=tournament.pk)
+    assert page.in_sample["masked"] and page.in_sample["windows_left_out"] == 0
+    assert {row.agent: row.windows for row in page.results.agents}["Memory"] == 16
+
+
+def test_an_unknown_cutoff_keeps_the_windows_and_says_how_to_set_one():
+    tournament = stored_memory_tournament()
+    tournament.entries.filter(name="Memory").update(llm_model="deepseek-chat", llm_config={})
+    page = results.tournament_results_get(tournament_id=tournament.pk)
+    memory = {item["agent"]: item for item in page.in_sample["agents"]}["Memory"]
+    assert memory["status"] == "unknown" and memory["windows_left_out"] == 0
+    assert "llm_config.training_cutoff" in memory["reason"]
+
+
+def test_the_api_says_what_was_left_out_and_why_and_refuses_an_unknown_mode(api):
+    tournament = stored_memory_tournament()
+    url = f"/api/v1/tournaments/{tournament.pk}/results"
+
+    body = api.get(url).json()
+    assert body["in_sample"]["mode"] == "exclude" and "left out" in body["in_sample"]["note"]
+    memory = {item["agent"]: item for item in body["in_sample"]["agents"]}["Memory"]
+    assert memory["windows_left_out"] == 13 and memory["training_cutoff"] == "2024-03"
+    assert memory["in_sample_windows"] == IN_SAMPLE
+    assert memory["cutoff_source"].startswith("llm_config.training_cutoff")
+    assert {row["agent"]: row["windows"] for row in body["ranking"]}["Memory"] == 3
+
+    apart = api.get(url, {"in_sample": "apart"}).json()
+    assert apart["in_sample"]["results"]["ranking"][0]["agent"] == "Memory"
+    included = api.get(url, {"in_sample": "include"}).json()
+    assert {row["agent"]: row["windows"] for row in included["ranking"]}["Memory"] == 16
+    assert included["in_sample"]["windows_left_out"] == 0
+
+    refused = api.get(url, {"in_sample": "sometimes"})
+    assert refused.status_code == 400 and "in_sample" in refused.json()
+
+
+def test_the_setting_can_change_after_the_start_and_becomes_the_default(api):
+    tournament = stored_memory_tournament(status=Tournament.Status.RUNNING)
+    url = f"/api/v1/tournaments/{tournament.pk}"
+    assert api.get(url).json()["in_sample"] == "exclude"
+
+    changed = api.patch(url, {"in_sample": "apart"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["in_sample"] == "apart"
+    assert api.get(f"{url}/results").json()["in_sample"]["mode"] == "apart"
+
+    assert api.patch(url, {"in_sample": "apart", "seed": 9}, format="json").status_code == 409  # runs exist
+    assert api.patch(url, {"in_sample": "never"}, format="json").status_code == 400
+    with pytest.raises(Exception, match="in_sample"):
+        services.tournament_update(tournament_id=tournament.pk, in_sample="never")

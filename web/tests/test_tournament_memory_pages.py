@@ -1,0 +1,88 @@
+"""What a model may remember, on the tournament pages (issue 16): the ranking says which windows it
+left out and why, a toggle shows them apart or included, and the memory-gap page reads the pair."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from tournaments.tests.memory_data import stored_memory_tournament
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _ranking_windows(html: str) -> str:
+    return html.split('id="ranking"', 1)[1].split("</table>", 1)[0]
+
+
+def test_the_page_leaves_in_sample_windows_out_by_default_and_says_why(client):
+    tournament = stored_memory_tournament()
+    html = client.get(reverse("tournament-page", args=[tournament.pk])).content.decode()
+
+    note = html.split('id="in-sample-note"', 1)[1].split("</p>", 1)[0]
+    assert "left out of that agent&#x27;s statistics" in note and "13 agent-window results left out" in note
+    row = html.split('id="in-sample-agents"', 1)[1].split('data-agent="Memory"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-left-out="13"' in html and "2024-03" in row and "13 of 16 windows" in row
+    assert "llm_config.training_cutoff" in row  # the cutoff's source
+    assert '<option value="exclude" selected>' in html
+    assert reverse("tournament-memory-gap-page", args=[tournament.pk]) in html
+    assert 'id="in-sample-ranking"' not in html
+
+
+def test_the_toggle_ranks_in_sample_windows_apart_or_includes_them(client):
+    tournament = stored_memory_tournament()
+    url = reverse("tournament-page", args=[tournament.pk])
+
+    apart = client.get(url, {"in_sample": "apart"}).content.decode()
+    table = apart.split('id="in-sample-ranking"', 1)[1].split("</table>", 1)[0]
+    assert 'data-agent="Memory"' in table and "5.000" in table  # its remembered windows, alone
+    assert '<option value="apart" selected>' in apart and "in_sample=apart" in apart  # polling keeps the choice
+
+    included = client.get(url, {"in_sample": "include"}).content.decode()
+    assert "Every window counts, including" in included
+    assert client.get(url, {"in_sample": "nonsense"}).status_code == 200  # falls back to the setting
+
+
+def test_the_tournaments_own_setting_is_the_pages_default(client):
+    tournament = stored_memory_tournament(in_sample="apart")
+    html = client.get(reverse("tournament-page", args=[tournament.pk])).content.decode()
+    assert '<option value="apart" selected>' in html and 'id="in-sample-ranking"' in html
+
+
+def test_the_gap_page_shows_each_agents_gaps_with_intervals_what_they_mean_and_their_limits(client):
+    plain = stored_memory_tournament()
+    masked = stored_memory_tournament(name="Memory cup (masked)", masked=True, copy_of=plain)
+
+    response = client.get(reverse("tournament-memory-gap-page", args=[plain.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    row = html.split('<tr data-agent="Memory">', 1)[1].split("</tr>", 1)[0]
+    assert "4.47 %" in row and "2024-03" in row  # 13 x 5.5 / 16, and the cutoff
+    reading = html.split('<tr data-agent="Memory">', 1)[1].split('class="reading-row"', 1)[1].split("</tr>", 1)[0]
+    assert "may come from remembering" in reading and "different markets" in reading
+    assert "Memory cup (masked)" in html and f'href="{reverse("tournament-page", args=[masked.pk])}"' in html
+    assert "recognise a famous episode from its shape" in html
+    figure = json.loads(html.split('id="gap-chart-data" type="application/json">', 1)[1].split("</script>", 1)[0])
+    assert {trace["name"] for trace in figure["data"]} == {"unmasked − masked", "before − after cutoff"}
+
+
+def test_the_gap_page_without_a_copy_says_how_to_make_one_and_refuses_a_bad_pair(client):
+    plain = stored_memory_tournament()
+    html = client.get(reverse("tournament-memory-gap-page", args=[plain.pk])).content.decode()
+    assert 'id="gap-note"' in html and "--masked" in html
+
+    bad = client.get(reverse("tournament-memory-gap-page", args=[plain.pk]), {"masked": "abc"})
+    assert bad.status_code == 400 and "masked must be a tournament id" in bad.content.decode()
+    short = stored_memory_tournament(name="Short", masked=True, windows=4)
+    refused = client.get(reverse("tournament-memory-gap-page", args=[plain.pk]), {"masked": short.pk})
+    assert refused.status_code == 400 and "the windows differ" in refused.content.decode()
+    assert client.get(reverse("tournament-memory-gap-page", args=[999999])).status_code == 404
