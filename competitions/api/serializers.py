@@ -46,6 +46,13 @@ class CompetitionSerializer(ReadSerializer):
     )
     real_start_time = UtcDateTime(read_only=True, help_text="start_time in the real world (masked: shifted back)")
     real_end_time = UtcDateTime(read_only=True, help_text="end_time in the real world")
+    masked_world = serializers.SerializerMethodField(
+        help_text="A masked replay's way back to the real market, null when not masked: `symbols` masked -> real, "
+        "`price_scales` (masked price = real price x scale; masked quantity = real quantity / scale), "
+        "`shift_weeks` (masked time = real time + that many weeks). Rounds, snapshots, fills, positions, trades and "
+        "invocations of this competition hold the masked world the agents and the engine used; USD amounts are "
+        "the same in both worlds (docs/memory.md)"
+    )
 
     class Meta:
         model = Competition
@@ -80,6 +87,7 @@ class CompetitionSerializer(ReadSerializer):
             "real_symbols",
             "real_start_time",
             "real_end_time",
+            "masked_world",
             "market_time",
             "created_at",
             "started_at",
@@ -87,6 +95,17 @@ class CompetitionSerializer(ReadSerializer):
             "participant_count",
         ]
         read_only_fields = fields
+
+
+    def get_masked_world(self, competition) -> dict | None:
+        mask = competition.mask or {}
+        if not mask:
+            return None
+        return {
+            "symbols": dict(mask["symbols"]),
+            "price_scales": dict(mask.get("scales") or {}),
+            "shift_weeks": int(mask["shift_weeks"]),
+        }
 
 
 class CompetitionWriteSerializer(StrictSerializer):
