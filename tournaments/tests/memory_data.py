@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from tournaments.models import RunStatus, Tournament, TournamentEntry, TournamentRun, TournamentWindow
 from tournaments.results import STATISTICS_VERSION
 
+API_KEY = "memory-tests-key"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 WEEK = timedelta(weeks=1)
 # 16 weekly windows from 2024-01-01; a cutoff of 2024-03 covers windows 0..12 (they start before 2024-04-01)
@@ -85,3 +88,12 @@ def stored_memory_tournament(
             ))  # fmt: skip
     TournamentRun.objects.bulk_create(runs)
     return tournament
+
+
+@pytest.fixture
+def api(settings):
+    """An API client with a valid key (import it into a test module as a fixture)."""
+    settings.API_KEYS = [API_KEY]
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=API_KEY)
+    return client

@@ -2,25 +2,17 @@
 agent's training cutoff leaves that agent's statistics by default, pairs compare only the windows
 both agents have out of sample, and the API says what was left out and why."""
 
+# ruff: noqa: F811 -- the api fixture imported from memory_data is a test argument
+
 import pytest
-from rest_framework.test import APIClient
 
 from analytics.tournament import RunResult
 from tournaments import in_sample, results, services
 from tournaments.models import Tournament
-from tournaments.tests.memory_data import stored_memory_tournament
+from tournaments.tests.memory_data import api, stored_memory_tournament  # noqa: F401 (api: a fixture)
 
 pytestmark = pytest.mark.django_db
-KEY = "in-sample-key"
 IN_SAMPLE = list(range(13))  # weekly windows from 2024-01-01 that start before 2024-04-01
-
-
-@pytest.fixture
-def api(settings):
-    settings.API_KEYS = [KEY]
-    client = APIClient()
-    client.credentials(HTTP_X_API_KEY=KEY)
-    return client
 
 
 def _pair(page, first, second, metric="return_pct"):

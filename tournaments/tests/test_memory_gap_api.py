@@ -1,28 +1,20 @@
 """The memory gap's doors (issue 16): copy a tournament as masked, then read per agent the gap
 masked vs unmasked and before vs after its cutoff, with intervals and what they mean."""
 
+# ruff: noqa: F811 -- the api fixture imported from memory_data is a test argument
+
 import json
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
 from tournaments import services
 from tournaments.models import Tournament
 from tournaments.tests.conftest import tournament_fields
-from tournaments.tests.memory_data import stored_memory_tournament
+from tournaments.tests.memory_data import api, stored_memory_tournament  # noqa: F401 (api: a fixture)
 
 pytestmark = pytest.mark.django_db
-KEY = "memory-gap-key"
-
-
-@pytest.fixture
-def api(settings):
-    settings.API_KEYS = [KEY]
-    client = APIClient()
-    client.credentials(HTTP_X_API_KEY=KEY)
-    return client
 
 
 def _gap(tournament_id, api, **params):
