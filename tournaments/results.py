@@ -11,6 +11,14 @@ computed from (completed runs, last finish); the run's completion and its result
 committed together. Pages and the API read the row while its state is current, so no request
 pays for the bootstrap; a stale or missing row (other settings, a worker that died between
 the two) is computed by the request and stored. A write never puts an older state over a newer.
+
+Which results a ranking counts (`ranking_input`) follows the settings' `in_sample` mode
+(tournaments.in_sample: a window before an agent's training cutoff is left out of its
+statistics, ranked apart, or included). The mode is a setting, so each mode has its own row;
+the worker stores the tournament's own mode, another mode (the page's toggle, the API's
+parameter, a changed setting) is computed when first asked. What decides the selection besides
+the windows (the lineup's resolved cutoffs, masking: `in_sample.selection_digest`) is part of
+the row's key, so a corrected cutoff is never read from an older row.
 """
 
 from __future__ import annotations
@@ -36,13 +44,15 @@ from analytics.resampling import DEFAULT_RESAMPLES
 from analytics.tournament import METRICS, RunResult, tournament_results, window_values
 from analytics.tournament import TournamentResults as TournamentResultsData
 
+from . import in_sample as in_sample_module
 from . import ports
-from .models import RunStatus, TournamentResults, TournamentRun
+from .in_sample import InSampleReport
+from .models import RunStatus, Tournament, TournamentResults, TournamentRun
 
 # Bumped when the stored per-agent statistics change shape; older runs are backfilled.
 STATISTICS_VERSION = 1
 # Bumped when the stored tournament-level results change shape: every stored row is then stale.
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: the in-sample mode and report
 # Per-round returns are stored rounded: 12 significant digits are far below any market move.
 RETURN_DIGITS = 12
 UNITS = {"return_pct": "%", "sharpe": "", "max_drawdown_pct": "%", "cost_adjusted_return_pct": "%"}
@@ -52,7 +62,8 @@ UNITS = {"return_pct": "%", "sharpe": "", "max_drawdown_pct": "%", "cost_adjuste
 class ResultsSettings:
     """Everything stored results depend on besides the runs; hashed (with the versions) into
     the row's key. `metric` orders the ranking and is the MCS loss (minus the metric per window)
-    and the power sentence's scale; the rest are analytics.tournament's parameters."""
+    and the power sentence's scale; `in_sample` says which results count (tournaments.in_sample);
+    the rest are analytics.tournament's parameters."""
 
     metric: str = "return_pct"
     resamples: int = DEFAULT_RESAMPLES
@@ -63,23 +74,34 @@ class ResultsSettings:
     mcs_block_size: int = mcs_module.DEFAULT_BLOCK_SIZE
     mcs_reps: int = mcs_module.DEFAULT_REPS
     power: float = 0.80
+    in_sample: str = in_sample_module.DEFAULT_MODE
 
     def __post_init__(self):
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose from {list(METRICS)}")
+        if self.in_sample not in in_sample_module.MODES:
+            raise ValueError(f"in_sample must be one of {list(in_sample_module.MODES)}, got {self.in_sample!r}")
 
-    @property
-    def key(self) -> str:
-        payload = {"results": RESULTS_VERSION, "statistics": STATISTICS_VERSION, **dataclasses.asdict(self)}
+    def key(self, selection: str) -> str:
+        """The stored row's key: these settings, the formats' versions and the in-sample
+        selection's digest (in_sample.selection_digest)."""
+        payload = {
+            "results": RESULTS_VERSION, "statistics": STATISTICS_VERSION, "selection": selection,
+            **dataclasses.asdict(self),
+        }  # fmt: skip
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def analytics_options(self) -> dict:
         """The keyword arguments of analytics.tournament.tournament_results."""
-        return dataclasses.asdict(self)
+        return {name: value for name, value in dataclasses.asdict(self).items() if name != "in_sample"}
 
 
-# What a completing run stores: the default settings for every metric the pages offer.
+# What a completing run stores: every metric the pages offer, in the tournament's in-sample mode.
 STORED_SETTINGS: tuple[ResultsSettings, ...] = tuple(ResultsSettings(metric=metric) for metric in METRICS)
+
+
+def stored_settings(in_sample: str) -> tuple[ResultsSettings, ...]:
+    return tuple(dataclasses.replace(settings, in_sample=in_sample) for settings in STORED_SETTINGS)
 
 
 def _float(value) -> float | None:
@@ -235,6 +257,9 @@ class RankingInput:
     runs: list[RunResult]
     reference: dict[int, float]  # window index -> buy-and-hold return %, averaged over instances
     baselines: list[str]
+    # every agent's results split by its training cutoff: `runs` is split.out_of_sample unless the
+    # mode includes them; mode apart ranks split.in_sample on its own
+    split: in_sample_module.Split
 
 
 def _run_result(agent: str, window: int, instance: int, participant: dict) -> RunResult:
@@ -254,9 +279,9 @@ def _run_result(agent: str, window: int, instance: int, participant: dict) -> Ru
     )  # fmt: skip
 
 
-def ranking_input(runs: list[CompletedRun], settings: ResultsSettings) -> RankingInput:
-    """Which results a ranking counts: every agent with a return in every completed run. (An
-    option that leaves some out, such as in-sample windows, belongs here and in the settings.)"""
+def ranking_input(runs: list[CompletedRun], settings: ResultsSettings, report: InSampleReport) -> RankingInput:
+    """Which results a ranking counts: every agent with a return in every completed run, less
+    the windows in-sample for that agent (by `report`) unless `settings.in_sample` is include."""
     results, reference, baselines = [], {}, {}
     for run in runs:
         for participant in run.result.get("participants", []):
@@ -268,10 +293,12 @@ def ranking_input(runs: list[CompletedRun], settings: ResultsSettings) -> Rankin
         benchmark = run.result.get("benchmark_return_pct")
         if benchmark is not None:
             reference.setdefault(run.window, []).append(float(benchmark))
+    split = in_sample_module.runs_split(results, report)
     return RankingInput(
-        runs=results,
+        runs=results if settings.in_sample == "include" else split.out_of_sample,
         reference={window: sum(values) / len(values) for window, values in reference.items()},
         baselines=list(baselines),
+        split=split,
     )
 
 
@@ -322,15 +349,30 @@ def _clean(value):
     return value
 
 
+def _in_sample_dict(chosen: RankingInput, settings: ResultsSettings, report: InSampleReport) -> dict:
+    """What the ranking did with in-sample windows, per agent and why; mode apart: those results ranked alone."""
+    split = chosen.split
+    windows = len({run.window for run in (*split.out_of_sample, *split.in_sample)})
+    apart = None
+    if settings.in_sample == "apart" and split.in_sample:
+        ranked = tournament_results(
+            split.in_sample, baselines=chosen.baselines, reference=chosen.reference or None,
+            **settings.analytics_options(),
+        )  # fmt: skip
+        apart = {"windows": list(ranked.windows), "ranking": list(ranked.agents), "pairs": ranked.pairs}
+    return {**in_sample_module.report_dict(report, split, settings.in_sample, windows), "results": apart}
+
+
 def results_compute(
-    *, tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings
+    *, tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings, report: InSampleReport
 ) -> dict | None:
     """What GET /api/v1/tournaments/{id}/results answers for these completed runs (None if no agent
     has a result): the ranking with intervals, every pair after Holm, the model confidence set,
-    power and its sentence, and each agent's value per window for every metric (the heatmap and
-    the compare page read them). Plain JSON, stored as it is."""
-    chosen = ranking_input(runs, settings)
-    if not chosen.runs:
+    power and its sentence, each agent's value per window for every metric (the heatmap and
+    the compare page read them), and what was done with in-sample windows (`report`: the
+    tournament's in_sample.in_sample_report). Plain JSON, stored as it is."""
+    chosen = ranking_input(runs, settings, report)
+    if not chosen.split.out_of_sample and not chosen.split.in_sample:
         return None
     results = tournament_results(
         chosen.runs, baselines=chosen.baselines, reference=chosen.reference or None, **settings.analytics_options()
@@ -363,50 +405,75 @@ def results_compute(
         "power_sentence": _power_sentence(results),
         "baselines": chosen.baselines,
         "window_values": per_window,
+        "in_sample": _in_sample_dict(chosen, settings, report),
     })  # fmt: skip
 
 
 # -- stored results: written when a run completes, read by pages and the API ---------------------------
 
 
-def _store(*, tournament_id: int, settings: ResultsSettings, data: dict, state: ResultsState, seconds: float) -> bool:
+def _store(
+    *, tournament_id: int, settings: ResultsSettings, selection: str, data: dict, state: ResultsState, seconds: float
+) -> bool:
     """Write `data` unless the row already holds this state or a newer one (compare and set on
-    the state: two workers finishing runs at once never put an older state over a newer one)."""
+    the state: two workers finishing runs at once never put an older state over a newer one).
+    A new row replaces the rows of the same settings under an older in-sample selection."""
     newer = Q(runs_completed__lt=state.runs_completed)
     if state.last_finished_at is not None:
         newer |= Q(runs_completed=state.runs_completed) & (
             Q(last_finished_at__lt=state.last_finished_at) | Q(last_finished_at__isnull=True)
         )
+    plain = dataclasses.asdict(settings)
     values = {
-        "settings": dataclasses.asdict(settings), "runs_completed": state.runs_completed,
+        "settings": {**plain, "selection": selection}, "runs_completed": state.runs_completed,
         "last_finished_at": state.last_finished_at, "data": data, "computed_at": timezone.now(),
         "compute_seconds": round(seconds, 4),
     }  # fmt: skip
-    rows = TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=settings.key)
+    key = settings.key(selection)
+    rows = TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=key)
     if rows.filter(newer).update(**values):
         return True
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves the caller's transaction usable
-            TournamentResults.objects.create(tournament_id=tournament_id, settings_key=settings.key, **values)
-        return True
+            TournamentResults.objects.create(tournament_id=tournament_id, settings_key=key, **values)
     except IntegrityError:  # a row exists: it holds this state or a newer one, or one that lost a race to us
         return bool(rows.filter(newer).update(**values))
+    older = [
+        pk for pk, stored in TournamentResults.objects.filter(tournament_id=tournament_id).exclude(settings_key=key)
+        .values_list("pk", "settings")
+        if {name: value for name, value in stored.items() if name != "selection"} == plain
+    ]  # fmt: skip
+    TournamentResults.objects.filter(pk__in=older).delete()
+    return True
 
 
-def _computed(tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings) -> tuple[dict | None, float]:
+def _computed(
+    tournament_id: int, runs: list[CompletedRun], settings: ResultsSettings, report: InSampleReport
+) -> tuple[dict | None, float]:
     began = time.perf_counter()
-    data = results_compute(tournament_id=tournament_id, runs=runs, settings=settings)
+    data = results_compute(tournament_id=tournament_id, runs=runs, settings=settings, report=report)
     return data, time.perf_counter() - began
 
 
-def results_refresh(*, tournament_id: int, settings: tuple[ResultsSettings, ...] = STORED_SETTINGS) -> ResultsState:
-    """Compute and store the results of the tournament's completed runs as they are now."""
+def _mode(tournament_id: int) -> str:
+    mode = Tournament.objects.filter(pk=tournament_id).values_list("in_sample", flat=True).first()
+    return mode or in_sample_module.DEFAULT_MODE
+
+
+def results_refresh(
+    *, tournament_id: int, settings: tuple[ResultsSettings, ...] | None = None
+) -> ResultsState:
+    """Compute and store the results of the tournament's completed runs as they are now (by
+    default for every metric in the tournament's in-sample mode)."""
+    settings = stored_settings(_mode(tournament_id)) if settings is None else settings
+    report = in_sample_module.in_sample_report(tournament_id=tournament_id)
     runs = completed_runs(tournament_id)
     state = runs_state(runs)
     for one in settings:
-        data, seconds = _computed(tournament_id, runs, one)
+        data, seconds = _computed(tournament_id, runs, one, report)
         if data is not None:
-            _store(tournament_id=tournament_id, settings=one, data=data, state=state, seconds=seconds)
+            _store(tournament_id=tournament_id, settings=one, selection=report.digest, data=data, state=state,
+                   seconds=seconds)  # fmt: skip
     return state
 
 
@@ -416,21 +483,24 @@ class PreparedResults:
 
     tournament_id: int
     state: ResultsState
+    selection: str  # the in-sample selection they were computed with (InSampleReport.digest)
     computed: tuple[tuple[ResultsSettings, dict, float], ...]
 
 
 def results_prepare(*, tournament_id: int, completing: CompletedRun) -> PreparedResults:
     """The results as they will be once `completing` is stored as completed, computed BEFORE it
     is (outside any transaction: the bootstrap takes a while), so that the run's completion and
-    its results become visible in one commit (`results_commit`)."""
+    its results become visible in one commit (`results_commit`): every metric, in the
+    tournament's in-sample mode."""
+    report = in_sample_module.in_sample_report(tournament_id=tournament_id)
     runs = [run for run in completed_runs(tournament_id) if run.run_id != completing.run_id]
     runs = sorted([*runs, completing], key=lambda run: (run.window, run.instance))
     computed = []
-    for one in STORED_SETTINGS:
-        data, seconds = _computed(tournament_id, runs, one)
+    for one in stored_settings(_mode(tournament_id)):
+        data, seconds = _computed(tournament_id, runs, one, report)
         if data is not None:
             computed.append((one, data, seconds))
-    return PreparedResults(tournament_id, runs_state(runs), tuple(computed))
+    return PreparedResults(tournament_id, runs_state(runs), report.digest, tuple(computed))
 
 
 def results_commit(prepared: PreparedResults) -> bool:
@@ -441,7 +511,8 @@ def results_commit(prepared: PreparedResults) -> bool:
     if results_state(prepared.tournament_id) != prepared.state:
         return False
     for settings, data, seconds in prepared.computed:
-        _store(tournament_id=prepared.tournament_id, settings=settings, data=data, state=prepared.state, seconds=seconds)
+        _store(tournament_id=prepared.tournament_id, settings=settings, selection=prepared.selection, data=data,
+               state=prepared.state, seconds=seconds)  # fmt: skip
     return True
 
 
@@ -449,29 +520,40 @@ def tournament_results_get(
     *,
     tournament_id: int,
     metric: str = "return_pct",
+    in_sample: str | None = None,
     settings: ResultsSettings | None = None,
     state: ResultsState | None = None,
+    selection: str | None = None,
 ) -> dict | None:
-    """The tournament's results for `settings` (or the default settings with `metric`); None before
-    a run completes. Read from the stored row when it was computed from the current state (give
-    `state` when the caller already has the runs; else one aggregate query finds it); computed
-    and stored only when the row is stale or missing (other settings, or a run that completed
-    in a process that died before storing). Two queries when stored (one with `state`)."""
-    settings = settings or ResultsSettings(metric=metric)
+    """The tournament's results for `settings` (or the default settings with `metric` and the
+    `in_sample` mode, else the tournament's own); None before a run completes. Read from the
+    stored row when it was computed from the current state (give `state` when the caller already
+    has the runs; else one aggregate query finds it) and the current in-sample selection (give
+    `selection`, in_sample.selection_digest, when the caller holds the lineup; else two queries
+    find it, with the tournament's mode); computed and stored only when the row is stale or
+    missing (other settings or mode, a corrected cutoff, or a run that completed in a process
+    that died before storing). One query when the caller gives all three and the row is stored."""
+    tournament = None
+    if settings is None or selection is None:
+        tournament = Tournament.objects.only("rules", "in_sample").get(pk=tournament_id)
+    settings = settings or ResultsSettings(metric=metric, in_sample=in_sample or tournament.in_sample)
     state = state or results_state(tournament_id)
     if not state.runs_completed:
         return None
+    selection = selection or in_sample_module.selection_digest_get(tournament)
     row = (
-        TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=settings.key)
+        TournamentResults.objects.filter(tournament_id=tournament_id, settings_key=settings.key(selection))
         .values("runs_completed", "last_finished_at", "data")
         .first()
     )
     if row and ResultsState(row["runs_completed"], row["last_finished_at"]) == state:
         return row["data"]
+    report = in_sample_module.in_sample_report(tournament_id=tournament_id)
     runs = completed_runs(tournament_id)
-    data, seconds = _computed(tournament_id, runs, settings)
+    data, seconds = _computed(tournament_id, runs, settings, report)
     if data is not None:
-        _store(tournament_id=tournament_id, settings=settings, data=data, state=runs_state(runs), seconds=seconds)
+        _store(tournament_id=tournament_id, settings=settings, selection=report.digest, data=data,
+               state=runs_state(runs), seconds=seconds)  # fmt: skip
     return data
 
 

@@ -4,8 +4,11 @@ verdict as the tournament's stored results hold them, a chart of both agents win
 and links to each run's competition compare page.
 
 An agent is a lineup entry (`?a=<entry id>&b=<entry id>`); in every run it is one participant.
-The page reads the tournament, its lineup, the stored results (state and row) and the two
-agents' participants: five queries, whatever the number of runs.
+The in-sample mode (`?in_sample=`, else the tournament's setting; tournaments.in_sample) picks
+the stored results: by default a window that starts before either agent's training-data
+cutoff is left out, so the pair is compared only on the windows both have out of sample, and
+the page says which and why. The page reads the tournament, its lineup, the stored results
+(state and row) and the two agents' participants: five queries, whatever the number of runs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from analytics.tournament import PAIR_METRICS
 from tournaments import results as tournament_results
 from tournaments import selectors as tournament_selectors
 from web import figures
-from web.tournament_views import METRIC_LABELS, lineup, metric_param, tournament_or_404
+from web.tournament_memory import IN_SAMPLE_CHOICES
+from web.tournament_views import METRIC_LABELS, in_sample_param, lineup, metric_param, selection, tournament_or_404
 
 FLIPPED = {"better": "worse", "worse": "better"}
 
@@ -51,13 +55,28 @@ def _pair(results: dict, metric: str, first: str, second: str) -> dict | None:
     return None
 
 
-def _window_rows(results: dict, first: str, second: str, links: dict) -> list[dict]:
+def _memory(results: dict, first: str, second: str) -> dict:
+    """What the in-sample mode did to this pair: each agent's windows before its cutoff and why,
+    and how many windows the pair is compared on."""
+    report = results.get("in_sample") or {}
+    agents = {item["agent"]: item for item in report.get("agents", ())}
+    both = [agents[name] for name in (first, second) if name in agents]
+    windows = set(results["windows"])
+    remembered = {item["agent"]: sorted(set(item["in_sample_windows"]) & windows) for item in both}
+    return {
+        "mode": report.get("mode"), "masked": report.get("masked", False), "agents": both,
+        "in_sample": remembered, "any": any(remembered.values()),
+        "either": sorted(set().union(*remembered.values())) if remembered else [],
+    }  # fmt: skip
+
+
+def _window_rows(results: dict, first: str, second: str, links: dict, memory: dict) -> list[dict]:
     values = results["window_values"]
     rows = []
     for position, window in enumerate(results["windows"]):
         row = {"window": window, "runs": sorted(
             (instance, run) for (index, instance), run in links.items() if index == window
-        )}  # fmt: skip
+        ), "in_sample": [name for name, windows in memory["in_sample"].items() if window in windows]}  # fmt: skip
         for metric in PAIR_METRICS:
             a = values[metric].get(first, [None] * len(results["windows"]))[position]
             b = values[metric].get(second, [None] * len(results["windows"]))[position]
@@ -84,6 +103,7 @@ def _run_links(tournament_id: int, first: str, second: str) -> dict[tuple[int, i
 def tournament_compare(request: HttpRequest, tournament_id: int) -> HttpResponse:
     tournament = tournament_or_404(tournament_id)
     metric = metric_param(request)
+    in_sample = in_sample_param(request, tournament)
     entries = lineup(tournament)
     by_id = {str(entry["pk"]): entry for entry in entries}
     chosen = [request.GET.get(side, "").strip() for side in ("a", "b")]
@@ -96,21 +116,29 @@ def tournament_compare(request: HttpRequest, tournament_id: int) -> HttpResponse
     first, second = by_id[chosen[0]]["name"], by_id[chosen[1]]["name"]
     context = {
         "tournament": tournament, "entries": entries, "metric": metric, "metric_label": METRIC_LABELS[metric],
-        "metric_choices": list(METRIC_LABELS.items()),
+        "metric_choices": list(METRIC_LABELS.items()), "in_sample": in_sample, "in_sample_choices": IN_SAMPLE_CHOICES,
         "a": by_id[chosen[0]], "b": by_id[chosen[1]], "first": first, "second": second, "results": None,
     }  # fmt: skip
-    results = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric)
+    results = tournament_results.tournament_results_get(
+        tournament_id=tournament.pk, settings=tournament_results.ResultsSettings(metric=metric, in_sample=in_sample),
+        selection=selection(tournament, entries),
+    )
     ranked = {row["agent"]: row for row in (results or {}).get("ranking", ())}
     if results is not None and first in ranked and second in ranked:
         pair_metrics = PAIR_METRICS if metric in PAIR_METRICS else (*PAIR_METRICS, metric)
         links = _run_links(tournament.pk, first, second)
+        memory = _memory(results, first, second)
+        apart = (results["in_sample"] or {}).get("results") or {"pairs": {}}
         windows = results["windows"]
         colors = [figures.color_for(0), figures.color_for(1)]
         context.update({
             "results": results,
             "rows": [ranked[first], ranked[second]],
             "pairs": [pair for name in pair_metrics if (pair := _pair(results, name, first, second))],
-            "window_rows": _window_rows(results, first, second, links),
+            "window_rows": _window_rows(results, first, second, links, memory),
+            "memory": memory,
+            # mode apart: the pair on the windows in-sample for both, ranked on their own
+            "apart_pairs": [pair for name in pair_metrics if (pair := _pair(apart, name, first, second))],
             "p_values": (results["model_confidence_set"] or {}).get("p_values", {}),
             "figures": [
                 {"chart_id": f"paired-{name}", "data_id": f"paired-{name}-data", "label": METRIC_LABELS[name],
@@ -124,4 +152,7 @@ def tournament_compare(request: HttpRequest, tournament_id: int) -> HttpResponse
                 for name in PAIR_METRICS
             ],
         })  # fmt: skip
+    elif results is not None:  # an agent with no window counted: every one it played is in-sample for it
+        context.update({"memory": _memory(results, first, second),
+                        "unranked": [name for name in (first, second) if name not in ranked]})
     return render(request, "web/tournament_compare.html", context)

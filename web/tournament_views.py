@@ -4,9 +4,11 @@ and then says who is better and how sure that is.
 The page reads the runs (one query, their stored results left out), the lineup, and the
 tournament's results as tournaments.results stored them when the last run completed (one
 query: the runs already tell the state they must match), never replaying a run nor, unless
-they are stale, computing the statistics. While the tournament runs, the live region polls;
-its HTML is cached per (runs' state, metric), so a poll that finds nothing new costs the
-queries that tell it so. Polling stops (HTTP 286) once the tournament is completed or cancelled.
+they are stale, computing the statistics. The in-sample mode (the page's `?in_sample=` or the
+tournament's setting) picks the stored row, as the lineup's resolved training cutoffs do
+(tournaments.in_sample); web.tournament_memory renders what the mode did. While the tournament
+runs, the live region polls; its HTML is cached per (runs' state, metric, in-sample mode and
+registry), so a poll that finds nothing new costs the queries that tell it so. Polling stops (HTTP 286) once the tournament is completed or cancelled.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from agents.registry import registry_digest
+from tournaments import in_sample as tournament_in_sample
 from tournaments import results as tournament_results
 from tournaments.models import RunStatus, Tournament, TournamentRun
-from web import figures
+from web import figures, tournament_memory
 
 POLL_SECONDS = 3
 LIVE_CACHE_SECONDS = 300
@@ -61,6 +65,12 @@ def metric_param(request: HttpRequest) -> str:
     return metric if metric in tournament_results.METRICS else "return_pct"
 
 
+def in_sample_param(request: HttpRequest, tournament: Tournament) -> str:
+    # the page's choice, else the tournament's setting (web.tournament_memory, docs/memory.md)
+    mode = request.GET.get("in_sample")
+    return mode if mode in tournament_memory.IN_SAMPLE_MODES else tournament.in_sample
+
+
 def tournament_or_404(tournament_id: int) -> Tournament:
     try:
         return Tournament.objects.get(pk=tournament_id)
@@ -87,7 +97,13 @@ def _run_rows(tournament: Tournament) -> list[dict]:
 
 
 def lineup(tournament: Tournament) -> list[dict]:
-    return list(tournament.entries.order_by("id").values("pk", "name", "llm_provider", "llm_model"))
+    # llm_config: an entry's own training cutoff, which the in-sample selection reads
+    return list(tournament.entries.order_by("id").values("pk", "name", "llm_provider", "llm_model", "llm_config"))
+
+
+def selection(tournament: Tournament, entries: list[dict]) -> str:
+    """The in-sample selection's digest of the lineup the page holds (no query): picks the stored row."""
+    return tournament_in_sample.selection_digest(masked=bool((tournament.rules or {}).get("masked")), entries=entries)
 
 
 def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
@@ -114,9 +130,10 @@ def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
     return list(windows.values()), dict(totals)
 
 
-def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
+def _state_key(tournament: Tournament, runs: list[dict], metric: str, in_sample: str) -> str:
     state = "|".join(f"{r['pk']}:{r['status']}:{r['rounds_done']}" for r in runs)
-    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{state}"
+    # the registry: a corrected training cutoff moves which windows are in-sample
+    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{in_sample}|{registry_digest()}|{state}"
     return "gauntlet:tournament-live:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -124,13 +141,15 @@ def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
 def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
     tournament = tournament_or_404(tournament_id)
     metric = metric_param(request)
+    in_sample = in_sample_param(request, tournament)
     runs = _run_rows(tournament)
-    key = _state_key(tournament, runs, metric)
+    key = _state_key(tournament, runs, metric, in_sample)
     html, entries = cache.get(key), None
     if html is None:
         entries = lineup(tournament)
         html = render_to_string(
-            "web/tournament_detail.html#live", _live_context(tournament, runs, entries, metric), request=request
+            "web/tournament_detail.html#live", _live_context(tournament, runs, entries, metric, in_sample),
+            request=request,
         )
         cache.set(key, html, LIVE_CACHE_SECONDS)
     if request.htmx:
@@ -138,11 +157,11 @@ def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
         return HttpResponse(html, status=status)
     return render(request, "web/tournament_detail.html", {
         "tournament": tournament, "entries": entries if entries is not None else lineup(tournament),
-        "metric": metric, "live_html": mark_safe(html),
+        "metric": metric, "in_sample": in_sample, "live_html": mark_safe(html),
     })  # fmt: skip
 
 
-def _live_context(tournament: Tournament, runs: list[dict], entries: list[dict], metric: str) -> dict:
+def _live_context(tournament: Tournament, runs: list[dict], entries: list[dict], metric: str, in_sample: str) -> dict:
     windows, totals = _grid(tournament, runs)
     instances = list(range(tournament.instances))
     context = {
@@ -150,6 +169,8 @@ def _live_context(tournament: Tournament, runs: list[dict], entries: list[dict],
         "metric": metric,
         "metric_label": METRIC_LABELS[metric],
         "metric_choices": list(METRIC_LABELS.items()),
+        "in_sample": in_sample,
+        "in_sample_choices": tournament_memory.IN_SAMPLE_CHOICES,
         "windows": windows,
         "instances": instances,
         "totals": totals,
@@ -159,24 +180,30 @@ def _live_context(tournament: Tournament, runs: list[dict], entries: list[dict],
         "poll_seconds": POLL_SECONDS,
         "page": None,
     }
-    # the stored results, read while they count exactly these completed runs
+    # the stored results, read while they count exactly these completed runs with this lineup's cutoffs
     state = tournament_results.state_of([run["finished_at"] for run in runs if run["status"] == RunStatus.COMPLETED])
-    page = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric, state=state)
+    page = tournament_results.tournament_results_get(
+        tournament_id=tournament.pk, settings=tournament_results.ResultsSettings(metric=metric, in_sample=in_sample),
+        state=state, selection=selection(tournament, entries),
+    )
     if page is not None:
         context.update(_results_context(tournament, page, entries))
+        context.update(tournament_memory.in_sample_context(page))
     return context
 
 
-def compare_url(tournament_id: int, entry_ids: dict[str, int], first: str, second: str, metric: str) -> str | None:
+def compare_url(
+    tournament_id: int, entry_ids: dict[str, int], first: str, second: str, metric: str, in_sample: str
+) -> str | None:
     """The tournament compare page of two agents (by lineup entry), None for an agent not in the lineup."""
     if first not in entry_ids or second not in entry_ids:
         return None
-    query = urlencode({"a": entry_ids[first], "b": entry_ids[second], "metric": metric})
+    query = urlencode({"a": entry_ids[first], "b": entry_ids[second], "metric": metric, "in_sample": in_sample})
     return f"{reverse('tournament-compare', args=[tournament_id])}?{query}"
 
 
 def _results_context(tournament: Tournament, results: dict, entries: list[dict]) -> dict:
-    metric = results["metric"]
+    metric, in_sample = results["metric"], results["settings"]["in_sample"]
     unit = tournament_results.UNITS[metric]
     label = METRIC_LABELS[metric]
     mcs = results["model_confidence_set"] or {}
@@ -191,7 +218,7 @@ def _results_context(tournament: Tournament, results: dict, entries: list[dict])
             "row": row, "summary": row["metrics"][metric], "is_baseline": row["is_baseline"],
             "in_set": row["in_confidence_set"], "mcs_p": mcs.get("p_values", {}).get(row["agent"]),
             "vs_hold": rates.get("buy and hold"), "rates": rates, "rival": rival,
-            "compare_url": compare_url(tournament.pk, entry_ids, row["agent"], rival, metric) if rival else None,
+            "compare_url": compare_url(tournament.pk, entry_ids, row["agent"], rival, metric, in_sample) if rival else None,
         })  # fmt: skip
     cells, links = {}, {}
     for pair in results["pairs"].get(metric, ()):
@@ -206,8 +233,9 @@ def _results_context(tournament: Tournament, results: dict, entries: list[dict])
             None if high is None else -high, None if low is None else -low, pair["p_adjusted"],
         )  # fmt: skip
         for first, second in ((pair["first"], pair["second"]), (pair["second"], pair["first"])):
-            links[(first, second)] = compare_url(tournament.pk, entry_ids, first, second, metric)
+            links[(first, second)] = compare_url(tournament.pk, entry_ids, first, second, metric, in_sample)
     windows = results["windows"]
+    # the values the ranking counted: an in-sample cell left out (or ranked apart) is not drawn
     values = {
         agent: {window: value for window, value in zip(windows, series, strict=True) if value is not None}
         for agent, series in results["window_values"][metric].items()

@@ -1,9 +1,9 @@
 """HTML pages: competitions list, live dashboard, participant page (and its logs, a page at
-a time), compare page, invocations; tournaments: list, page, window, compare."""
+a time), compare page, invocations; tournaments: list, page, window, compare, memory gap."""
 
 from django.urls import path
 
-from web import tournament_compare, tournament_views, views
+from web import tournament_compare, tournament_memory, tournament_views, views
 
 PARTICIPANT = "competitions/<int:competition_id>/participants/<int:participant_id>/"
 
@@ -23,6 +23,11 @@ urlpatterns = [
     path("invocations/<int:invocation_id>/", views.invocation_detail, name="invocation-detail"),
     path("tournaments/", tournament_views.tournament_list, name="tournament-list-page"),
     path("tournaments/<int:tournament_id>/", tournament_views.tournament_detail, name="tournament-page"),
+    path(
+        "tournaments/<int:tournament_id>/memory-gap/",
+        tournament_memory.tournament_memory_gap,
+        name="tournament-memory-gap-page",
+    ),
     path(
         "tournaments/<int:tournament_id>/windows/<int:window_index>/",
         tournament_views.tournament_window,

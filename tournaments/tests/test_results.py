@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from analytics.tournament import METRICS, tournament_results
-from tournaments import results, runs, services
+from tournaments import in_sample, results, runs, services
 from tournaments.models import TournamentResults, TournamentRun
 from tournaments.tests.conftest import START, played_tournament, tournament_fields
 
@@ -43,6 +43,15 @@ def _played(**overrides) -> int:
     return played_tournament(windows_spec=THREE_WINDOWS, **overrides).pk
 
 
+def _report(tid: int):
+    return in_sample.in_sample_report(tournament_id=tid)
+
+
+def _key(tid: int, settings) -> str:
+    """The stored row's key: the settings with the lineup's in-sample selection."""
+    return settings.key(_report(tid).digest)
+
+
 def test_a_completed_run_stores_every_agents_statistics_and_the_buy_and_hold_return(market):
     tid = _played(instances=1)
     run = TournamentRun.objects.filter(tournament_id=tid).order_by("window__index").first()
@@ -67,7 +76,7 @@ def test_the_results_endpoint_gives_analytics_numbers_on_the_stored_runs(api, ma
     response = api.get(f"/api/v1/tournaments/{tid}/results?metric=return_pct")
     assert response.status_code == 200, response.json()
     body = response.json()
-    stored = results.ranking_input(results.completed_runs(tid), results.ResultsSettings())
+    stored = results.ranking_input(results.completed_runs(tid), results.ResultsSettings(), _report(tid))
     assert len(stored.runs) == 3 * 2 * 3 and stored.baselines == ["Hold"]
     expected = tournament_results(
         stored.runs, baselines=["Hold"], reference=stored.reference, metric="return_pct"
@@ -150,15 +159,23 @@ def test_completing_a_run_stores_the_results_of_every_metric_with_the_state_they
     runs_now = results.completed_runs(tid)
     for metric, row in rows.items():
         assert (row.runs_completed, row.last_finished_at) == (3, state.last_finished_at)
+        assert row.settings["in_sample"] == "exclude"  # the tournament's own mode
         fresh = results.results_compute(
-            tournament_id=tid, runs=runs_now, settings=results.ResultsSettings(metric=metric)
+            tournament_id=tid, runs=runs_now, settings=results.ResultsSettings(metric=metric), report=_report(tid)
         )
         assert json.loads(json.dumps(row.data)) == json.loads(json.dumps(fresh))
-    # read back as stored: nothing computed, two queries (the state, the row)
+    # read back as stored: nothing computed; the tournament's mode, the state, the lineup's
+    # cutoffs, the row; only the row for a caller that holds the rest (as the page does)
     monkeypatch.setattr(results, "tournament_results", lambda *a, **k: pytest.fail("recomputed"))
     with CaptureQueriesContext(connection) as captured:
         data = results.tournament_results_get(tournament_id=tid, metric="sharpe")
-    assert len(captured.captured_queries) == 2 and data == rows["sharpe"].data
+    assert len(captured.captured_queries) == 4 and data == rows["sharpe"].data
+    selection = _report(tid).digest
+    with CaptureQueriesContext(connection) as captured:
+        data = results.tournament_results_get(
+            tournament_id=tid, settings=results.ResultsSettings(metric="sharpe"), state=state, selection=selection
+        )
+    assert len(captured.captured_queries) == 1 and data == rows["sharpe"].data
 
 
 def test_stale_or_missing_results_are_computed_once_and_stored(market, monkeypatch):
@@ -181,7 +198,8 @@ def test_stale_or_missing_results_are_computed_once_and_stored(market, monkeypat
 def test_an_older_state_never_replaces_a_newer_one(market):
     tid = _played(instances=1)
     settings = results.ResultsSettings()
-    row = TournamentResults.objects.get(tournament_id=tid, settings_key=settings.key)
+    selection = _report(tid).digest
+    row = TournamentResults.objects.get(tournament_id=tid, settings_key=settings.key(selection))
     current = results.ResultsState(row.runs_completed, row.last_finished_at)
     older = [
         results.ResultsState(current.runs_completed - 1, current.last_finished_at + timedelta(hours=1)),
@@ -189,10 +207,14 @@ def test_an_older_state_never_replaces_a_newer_one(market):
         current,  # the same state: kept as it is
     ]
     for state in older:
-        assert not results._store(tournament_id=tid, settings=settings, data={"old": True}, state=state, seconds=0)
+        assert not results._store(
+            tournament_id=tid, settings=settings, selection=selection, data={"old": True}, state=state, seconds=0
+        )
     assert TournamentResults.objects.get(pk=row.pk).data == row.data
     newer = results.ResultsState(current.runs_completed, current.last_finished_at + timedelta(seconds=1))
-    assert results._store(tournament_id=tid, settings=settings, data={"new": True}, state=newer, seconds=0)
+    assert results._store(
+        tournament_id=tid, settings=settings, selection=selection, data={"new": True}, state=newer, seconds=0
+    )
     assert TournamentResults.objects.get(pk=row.pk).data == {"new": True}
 
 
@@ -214,7 +236,7 @@ def test_two_runs_finishing_at_once_leave_the_results_of_both(market, monkeypatc
 
     monkeypatch.setattr(results, "results_prepare", prepare_while_another_run_completes)
     runs.run_execute(run_id=first.pk, owner="one")
-    row = TournamentResults.objects.get(tournament_id=tid, settings_key=results.ResultsSettings().key)
+    row = TournamentResults.objects.get(tournament_id=tid, settings_key=_key(tid, results.ResultsSettings()))
     assert row.runs_completed == 2 and row.data["runs_completed"] == 2
     assert (row.runs_completed, row.last_finished_at) == tuple(vars(results.results_state(tid)).values())
 
@@ -231,7 +253,7 @@ def test_a_failure_computing_results_does_not_fail_the_run(market, monkeypatch):
 
 def test_the_confidence_set_loss_follows_the_metric(market):
     tid = _played()
-    stored = results.ranking_input(results.completed_runs(tid), results.ResultsSettings())
+    stored = results.ranking_input(results.completed_runs(tid), results.ResultsSettings(), _report(tid))
     for metric in ("return_pct", "sharpe"):
         data = results.tournament_results_get(tournament_id=tid, metric=metric)
         expected = tournament_results(stored.runs, baselines=stored.baselines, reference=stored.reference, metric=metric)

@@ -118,7 +118,8 @@ def test_the_page_costs_the_same_queries_for_2_and_100_runs(client, django_asser
     counts = {}
     for name, tournament in (("small", small), ("big", big)):
         cache.clear()
-        with django_assert_num_queries(4) as captured:  # tournament, runs, lineup, stored results
+        # tournament, runs, lineup (with the entries' own cutoffs), the stored results of this in-sample mode
+        with django_assert_num_queries(4) as captured:
             assert client.get(_page(tournament)).status_code == 200
         counts[name] = len(captured.captured_queries)
         with django_assert_num_queries(
