@@ -25,7 +25,7 @@ from tournaments import results as tournament_results
 from tournaments import selectors as tournament_selectors
 from web import figures
 from web.tournament_memory import IN_SAMPLE_CHOICES
-from web.tournament_views import METRIC_LABELS, in_sample_param, lineup, metric_param, selection, tournament_or_404
+from web.tournament_views import METRIC_LABELS, lineup, page_choices, selection
 
 FLIPPED = {"better": "worse", "worse": "better"}
 
@@ -101,9 +101,7 @@ def _run_links(tournament_id: int, first: str, second: str) -> dict[tuple[int, i
 
 @require_GET
 def tournament_compare(request: HttpRequest, tournament_id: int) -> HttpResponse:
-    tournament = tournament_or_404(tournament_id)
-    metric = metric_param(request)
-    in_sample = in_sample_param(request, tournament)
+    tournament, metric, in_sample = page_choices(request, tournament_id)
     entries = lineup(tournament)
     by_id = {str(entry["pk"]): entry for entry in entries}
     chosen = [request.GET.get(side, "").strip() for side in ("a", "b")]

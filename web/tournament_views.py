@@ -78,6 +78,12 @@ def tournament_or_404(tournament_id: int) -> Tournament:
         raise Http404("no such tournament") from exc
 
 
+def page_choices(request: HttpRequest, tournament_id: int) -> tuple[Tournament, str, str]:
+    """The tournament (404 when missing), and the metric and in-sample mode its pages show."""
+    tournament = tournament_or_404(tournament_id)
+    return tournament, metric_param(request), in_sample_param(request, tournament)
+
+
 def _rounds_per_window(tournament: Tournament, window) -> int:
     # as tournaments.selectors.rounds_planned: the agents' rounds plus the settling round
     try:
@@ -139,9 +145,7 @@ def _state_key(tournament: Tournament, runs: list[dict], metric: str, in_sample:
 
 @require_GET
 def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
-    tournament = tournament_or_404(tournament_id)
-    metric = metric_param(request)
-    in_sample = in_sample_param(request, tournament)
+    tournament, metric, in_sample = page_choices(request, tournament_id)
     runs = _run_rows(tournament)
     key = _state_key(tournament, runs, metric, in_sample)
     html, entries = cache.get(key), None
