@@ -45,6 +45,29 @@ def test_in_sample_windows_are_left_out_then_ranked_apart_and_the_gap_page_draws
     assert page.console_errors == [] and page.outside_requests == []
 
 
+def test_the_compare_page_of_an_agent_that_may_remember_pairs_only_its_windows_out_of_sample(
+    live_server, page  # noqa: F811
+):
+    tournament = stored_memory_tournament(name="Memory cup")
+    page.goto(f"{live_server.url}/tournaments/{tournament.pk}/")
+    page.wait_for_selector("#forest-chart .main-svg")
+    page.locator('#ranking tr[data-agent="Memory"] a').click()  # its comparison with the leader
+    page.wait_for_selector("#paired-return_pct .main-svg")
+    assert "in_sample=exclude" in page.url
+    note = page.locator("#in-sample-note").inner_text()
+    assert "Compared only on the 3 windows both agents have out of sample" in note
+    assert "13 of 16 windows" in page.locator('#in-sample-reasons li[data-agent="Memory"]').inner_text()
+    assert page.locator("#paired-windows .badge-in-sample").count() == 13
+    page.screenshot(path=str(SCREENSHOTS / "memory-compare-excluded.png"), full_page=True)
+
+    page.select_option("#in-sample-select", "include")
+    page.click("text=Compare")
+    page.wait_for_selector("#paired-return_pct .main-svg")
+    assert "Every window counts" in page.locator("#in-sample-note").inner_text()
+    assert "16 windows" in page.locator("#significance-heading").inner_text()
+    assert page.console_errors == [] and page.outside_requests == []
+
+
 def test_a_masked_replay_is_labelled_with_the_real_market_on_every_page(live_server, page, masked_replay):  # noqa: F811
     competition, model, btc = masked_replay
     page.goto(f"{live_server.url}/competitions/{competition.pk}/")
