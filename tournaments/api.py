@@ -288,7 +288,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
     )
     def results(self, request, id):
         query = _valid(ResultsQuery(data=request.query_params))
-        tournament = selectors.tournament_get(id)
+        tournament = selectors.tournament_results_choice_get(id)
         mode = query.get("in_sample") or tournament.in_sample
         settings = results.ResultsSettings(metric=query["metric"], in_sample=mode)
         data = results.tournament_results_get(

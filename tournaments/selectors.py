@@ -25,6 +25,12 @@ def tournament_check(tournament_id: int) -> None:
         raise Tournament.DoesNotExist(f"no tournament {tournament_id}")
 
 
+def tournament_results_choice_get(tournament_id: int) -> Tournament:
+    """The tournament with what its results' settings read besides the runs (its in-sample mode,
+    its rules for masking), in one small query; Tournament.DoesNotExist (a 404) when missing."""
+    return Tournament.objects.only("pk", "rules", "in_sample").get(pk=tournament_id)
+
+
 def run_list(tournament_id: int):
     return (
         TournamentRun.objects.filter(tournament_id=tournament_id)

@@ -180,3 +180,14 @@ def test_the_worker_stores_every_metric_in_the_tournaments_own_mode(market):
         data = results.tournament_results_get(tournament_id=tournament.pk, in_sample=mode)
         assert data["settings"]["in_sample"] == mode
     assert TournamentResults.objects.filter(tournament=tournament).count() == len(METRICS) + 2
+
+
+def test_the_results_api_reads_the_stored_row_in_the_same_queries_for_any_size(api, django_assert_num_queries):
+    from tournaments.tests.results_data import stored_tournament
+
+    for agents, windows, instances in ((3, 1, 2), (10, 10, 10)):
+        tournament = stored_tournament(agents=agents, windows=windows, instances=instances, rounds=24)
+        # the tournament's mode and rules, the results state, the lineup's cutoffs, the stored row
+        with django_assert_num_queries(4):
+            response = api.get(f"/api/v1/tournaments/{tournament.pk}/results")
+        assert response.status_code == 200 and response.json()["runs_completed"] == windows * instances
