@@ -322,11 +322,11 @@ def _export_rows(tournament_id: int, query: dict) -> tuple[list[dict], list[str]
     if what == "invocations":
         return bundle.invocation_rows(tournament_id), bundle.INVOCATION_COLUMNS
     if what == "agent_runs":
-        return results.agent_result_rows(tournament_id), results.AGENT_RESULT_COLUMNS
+        return bundle.agent_result_rows(tournament_id), bundle.AGENT_RESULT_COLUMNS
     data = results.tournament_results_get(
         tournament_id=tournament_id, metric=query["metric"], in_sample=query.get("in_sample")
     )
-    return (results.agent_summary_rows(data) if data else []), results.AGENT_SUMMARY_COLUMNS
+    return (bundle.agent_summary_rows(data) if data else []), bundle.AGENT_SUMMARY_COLUMNS
 
 
 def _valid(serializer) -> dict:

@@ -124,6 +124,14 @@ def test_the_api_says_what_was_left_out_and_why_and_refuses_an_unknown_mode(api)
     refused = api.get(url, {"in_sample": "sometimes"})
     assert refused.status_code == 400 and "in_sample" in refused.json()
 
+    # the per-agent export follows the same choice
+    export = f"/api/v1/tournaments/{tournament.pk}/export"
+    rows = {row["agent"]: row for row in api.get(export, {"what": "agents"}).json()}
+    assert rows["Memory"]["windows"] == 3
+    rows = {row["agent"]: row for row in api.get(export, {"what": "agents", "in_sample": "include"}).json()}
+    assert rows["Memory"]["windows"] == 16
+    assert api.get(export, {"what": "agents", "in_sample": "never"}).status_code == 400
+
 
 def test_the_setting_can_change_after_the_start_and_becomes_the_default(api):
     tournament = stored_memory_tournament(status=Tournament.Status.RUNNING)

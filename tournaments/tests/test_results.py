@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from analytics.tournament import METRICS, tournament_results
-from tournaments import in_sample, results, runs, services
+from tournaments import bundle, in_sample, results, runs, services
 from tournaments.models import TournamentResults, TournamentRun
 from tournaments.tests.conftest import START, played_tournament, tournament_fields
 
@@ -130,14 +130,14 @@ def test_per_agent_exports_parse_as_csv_and_json(api, market):
     as_csv = api.get(f"/api/v1/tournaments/{tid}/export?what=agent_runs&format=csv")
     assert as_csv["Content-Type"].startswith("text/csv")
     parsed = list(csv.DictReader(io.StringIO(as_csv.content.decode())))
-    assert list(parsed[0]) == results.AGENT_RESULT_COLUMNS and len(parsed) == 9
+    assert list(parsed[0]) == bundle.AGENT_RESULT_COLUMNS and len(parsed) == 9
     assert [float(row["return_pct"]) for row in parsed] == [row["return_pct"] for row in as_json]
     agents = api.get(f"/api/v1/tournaments/{tid}/export?what=agents&metric=sharpe&format=csv")
     summary = list(csv.DictReader(io.StringIO(agents.content.decode())))
     assert [row["rank"] for row in summary] == ["1", "2", "3"] and {row["metric"] for row in summary} == {
         "sharpe"
     }
-    assert list(summary[0]) == results.AGENT_SUMMARY_COLUMNS
+    assert list(summary[0]) == bundle.AGENT_SUMMARY_COLUMNS
     ranking = api.get(f"/api/v1/tournaments/{tid}/results?metric=sharpe").json()["ranking"]
     for row, want in zip(summary, ranking, strict=True):
         assert row["agent"] == want["agent"]
