@@ -9,6 +9,7 @@ agents/pricing.py matches prices), else it is unknown. Built-in strategies have 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -29,11 +30,21 @@ class ModelEntry:
     provider: str
     training_cutoff: str  # as written: "YYYY-MM" or "YYYY-MM-DD"
     source: str  # where the cutoff was read, or "llm_config.training_cutoff"
+    # checked against the provider's own page (model_registry.json "verified"); an override is the
+    # participant's statement, not checked
+    verified: bool = False
 
     @property
     def cutoff_end(self) -> datetime:
         """The first moment after the cutoff (UTC): market time before it may be remembered."""
         return cutoff_end(self.training_cutoff)
+
+    @property
+    def source_label(self) -> str:
+        """The source as pages show it: "unverified" when nobody checked it against the provider."""
+        if self.source == OVERRIDE_SOURCE:
+            return f"{OVERRIDE_SOURCE} (set on the participant)"
+        return self.source if self.verified else f"{self.source} (unverified)"
 
 
 def cutoff_end(text: str) -> datetime:
@@ -54,12 +65,19 @@ def cutoff_end(text: str) -> datetime:
 def _registry() -> tuple[dict[str, ModelEntry], dict[str, str]]:
     data = json.loads(REGISTRY_FILE.read_text())
     models = {
-        name: ModelEntry(name, entry["provider"], entry["training_cutoff"], entry["source"])
+        name: ModelEntry(name, entry["provider"], entry["training_cutoff"], entry["source"],
+                         verified=entry.get("verified") is True)
         for name, entry in data["models"].items()
     }
     for entry in models.values():
         cutoff_end(entry.training_cutoff)  # a malformed table fails loudly, at first use
     return models, dict(data.get("aliases", {}))
+
+
+@cache
+def registry_digest() -> str:
+    """Changes when the registry file does: caches of results that depend on cutoffs key on it."""
+    return hashlib.sha256(REGISTRY_FILE.read_bytes()).hexdigest()[:12]
 
 
 def model_list() -> list[ModelEntry]:

@@ -15,19 +15,10 @@ bench-results/pages.json. Target: every page under 300 ms cold.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import os
-import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gauntlet.settings")
-
-TARGET_MS = 300.0
+from pagebench import ROOT, TARGET_MS, database_vendor, measure, scratch_database, settle, write_report
 
 
 def main() -> int:
@@ -39,33 +30,20 @@ def main() -> int:
     parser.add_argument("--output", default=str(ROOT / "bench-results" / "pages.json"))
     args = parser.parse_args()
 
-    import django
+    with scratch_database("pages"):
+        from django.core.cache import cache
+        from django.test import Client
+        from django.urls import reverse
 
-    django.setup()
-    from django.core.cache import cache
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
-    from django.urls import reverse
-
-    from trading.models import Fill
-
-    setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    # Its own throwaway database, so it never clobbers a test run's test_<name> database.
-    if connection.vendor != "sqlite":
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_pages_{old_name}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
         from competitions.tests.dashboard_data import ledger_competition
+        from trading.models import Fill
 
         started = time.perf_counter()
         competition = ledger_competition(
             participants=args.participants, rounds=args.rounds, orders_per_round=args.orders_per_round
         )
         build_seconds = time.perf_counter() - started
-        gc.collect()  # the build's garbage is not the pages' to collect
-        gc.freeze()  # what the served app does after loading (gauntlet/wsgi.py, asgi.py)
+        settle()
         fills = Fill.objects.filter(account__participant__competition=competition).count()
         participant = competition.participants.order_by("id").last()
         dashboard = reverse("competition-dashboard", args=[competition.pk])
@@ -89,35 +67,24 @@ def main() -> int:
         for name, (url, headers) in pages.items():
             response = client.get(url, **headers)  # warm up (imports, template compilation)
             assert response.status_code == 200, (name, response.status_code)
-            measured = {}
-            for mode in ("cold", "warm"):
-                times = []
-                queries = 0
-                for _ in range(args.repeat):
-                    if mode == "cold":
-                        cache.clear()
-                    with CaptureQueriesContext(connection) as captured:
-                        started = time.perf_counter()
-                        response = client.get(url, **headers)
-                        times.append((time.perf_counter() - started) * 1000)
-                    queries = len(captured.captured_queries)
-                measured[mode] = (statistics.median(times), max(times), queries)
-            cold, warm = measured["cold"], measured["warm"]
+            # cold: a round has just changed the data, so the live region is rebuilt from the database
+            cold = measure(client, url, headers, repeat=args.repeat, before=cache.clear)
+            warm = measure(client, url, headers, repeat=args.repeat)  # a poll with nothing new
             results.append(
                 {
                     "page": name,
                     "url": url,
-                    "median_ms": round(cold[0], 1),
-                    "max_ms": round(cold[1], 1),
-                    "queries": cold[2],
-                    "warm_median_ms": round(warm[0], 1),
-                    "warm_queries": warm[2],
-                    "bytes": len(response.content),
-                    "under_target": cold[0] < TARGET_MS,
+                    "median_ms": cold.median_ms,
+                    "max_ms": cold.max_ms,
+                    "queries": cold.queries,
+                    "warm_median_ms": warm.median_ms,
+                    "warm_queries": warm.queries,
+                    "bytes": warm.bytes,
+                    "under_target": cold.median_ms < TARGET_MS,
                 }
             )
         report = {
-            "database": connection.vendor,
+            "database": database_vendor(),
             "participants": args.participants,
             "rounds": args.rounds,
             "fills": fills,
@@ -126,8 +93,6 @@ def main() -> int:
             "target_ms": TARGET_MS,
             "pages": results,
         }
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
     print(
         f"{report['participants']} participants, {report['rounds']} rounds, {report['fills']} fills "
@@ -142,10 +107,7 @@ def main() -> int:
             f"{row['page']:34} {row['median_ms']:>8.1f} {row['max_ms']:>8.1f} {row['queries']:>8} | "
             f"{row['warm_median_ms']:>8.1f} {row['warm_queries']:>8} {row['bytes'] / 1024:>6.0f}{flag}"
         )
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_report(report, args.output)
     return 0 if all(row["under_target"] for row in results) else 1
 
 

@@ -115,9 +115,9 @@ class CompetitionAdmin(admin.ModelAdmin):
     actions = [
         start_competitions, pause_competitions, resume_competitions, stop_competitions, run_round_now, run_replay,
     ]
-    readonly_fields = ["status", "market_time", "created_at", "started_at", "completed_at"]
+    readonly_fields = ["status", "market_time", "masked_world", "created_at", "started_at", "completed_at"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "status", "market_time"]}),
+        (None, {"fields": ["name", "description", "status", "market_time", "masked_world"]}),
         ("Rules", {"fields": RULE_FIELDS, "description": "The rules of the game: they can change only while "
                    "the competition is a draft."}),
         ("While it runs", {"fields": ["end_time", "prompt_leaderboard"], "description": "These can change "
@@ -134,6 +134,16 @@ class CompetitionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_participants=Count("participants"))
+
+    @admin.display(description="Masked world")
+    def masked_world(self, obj):
+        # the stored start/end are the masked ones; the form edits the real ones (CompetitionForm)
+        if obj is None or not obj.mask:
+            return "not masked: the agents see the real market"
+        names = ", ".join(f"{masked} = {real}" for masked, real in obj.mask["symbols"].items())
+        return (f"{names}; market time + {obj.mask['shift_weeks']} weeks: {obj.start_time:%Y-%m-%d %H:%M} is really "
+                f"{obj.real_start_time:%Y-%m-%d %H:%M} UTC, the end {obj.real_end_time:%Y-%m-%d %H:%M} UTC. "
+                "Start, end and symbols are edited in real terms.")
 
     @admin.display(description="Participants", ordering="n_participants")
     def participant_count(self, obj):
@@ -190,7 +200,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     def training_cutoff(self, obj):
         # read-only: set it with the llm_config key training_cutoff ("YYYY-MM" or "YYYY-MM-DD")
         entry = participant_training_cutoff(obj) if obj.pk else None
-        return f"{entry.training_cutoff} ({entry.source})" if entry else "unknown"
+        return f"{entry.training_cutoff} ({entry.source_label})" if entry else "unknown"
 
     def save_model(self, request, obj, form, change):
         # The call the form rehearsed (participant_register or participant_update), for real.

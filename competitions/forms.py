@@ -114,6 +114,8 @@ class CompetitionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.mask:
+            self._show_real_terms()
         if "symbols" in self.fields:
             catalogue = [
                 (i.symbol, f"{i.symbol} · {i.name} ({i.get_asset_class_display()})" if i.name else i.symbol)
@@ -123,16 +125,40 @@ class CompetitionForm(forms.ModelForm):
             # A stored symbol that left the catalogue stays visible, so saving does not drop it silently.
             missing = [
                 (symbol, f"{symbol} (not in the catalogue)")
-                for symbol in self.instance.symbols or []
+                for symbol in self._stored_symbols()
                 if symbol not in known
             ]
             self.fields["symbols"].choices = catalogue + missing
+
+    def _stored_symbols(self) -> list[str]:
+        # a masked replay stores ASSET_1...; the form offers the instruments behind them
+        return list(self.instance.real_symbols if self.instance.mask else self.instance.symbols or [])
+
+    def _show_real_terms(self) -> None:
+        """A masked replay is edited in real terms (docs/memory.md): the form shows the real start, end
+        and instruments, and the service derives the masked world from them again (a draft) or keeps
+        the one its rounds were played in (started: only the end can move, by the same whole weeks)."""
+        competition = self.instance
+        note = (
+            "Masked replay: give the real {what}; the agents see it masked ({how}), "
+            + ("recomputed when you save." if competition.status == Competition.Status.DRAFT
+               else "with the masked world its rounds were played in.")
+        )
+        real = {
+            "start_time": (competition.real_start_time, "time", "shifted by whole weeks"),
+            "end_time": (competition.real_end_time, "time", "shifted by whole weeks"),
+            "symbols": (competition.real_symbols, "instruments", "renamed ASSET_1, ASSET_2, ... and rescaled"),
+        }
+        for name, (value, what, how) in real.items():
+            if name in self.fields:
+                self.initial[name] = value
+                self.fields[name].help_text = note.format(what=what, how=how)
 
     def clean_allowed_asset_classes(self):
         return _kept_order(self.cleaned_data["allowed_asset_classes"], self.instance.allowed_asset_classes)
 
     def clean_symbols(self):
-        return _kept_order(self.cleaned_data["symbols"], self.instance.symbols)
+        return _kept_order(self.cleaned_data["symbols"], self._stored_symbols())
 
     def service_fields(self) -> dict[str, Any]:
         return {

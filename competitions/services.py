@@ -177,8 +177,12 @@ def competition_check_locked_rules(competition: Competition, fields: dict[str, A
     """Rules that shape the game may change only while the competition is a draft."""
     changed = sorted(name for name in set(fields).intersection(RULE_FIELDS) if getattr(competition, name) != fields[name])
     if changed and competition.status != Status.DRAFT:
+        why = ""
+        if competition.masked and set(changed) & {"start_time", "symbols", "dataset", "timeframe", "seed", "masked"}:
+            # its rounds were played in one masked world: a new start or market would need another
+            why = "; a masked replay keeps the masked world its rounds were played in (only its end can move)"
         raise ConflictError(
-            f"{', '.join(changed)} can only change while the competition is a draft", code="rules_locked"
+            f"{', '.join(changed)} can only change while the competition is a draft{why}", code="rules_locked"
         )
 
 

@@ -8,6 +8,7 @@ from competitions import api as competitions_api
 from gauntlet.api import HealthView
 from marketdata import urls as marketdata_urls
 from tournaments import api as tournaments_api
+from tournaments import api_memory as tournaments_memory_api
 
 
 class IdConverter:
@@ -114,6 +115,7 @@ urlpatterns = [
     path("market-data/", include((marketdata_urls.urlpatterns, marketdata_urls.app_name))),
     path("health", HealthView.as_view(), name="health"),
     *tournaments_api.urlpatterns,
+    *tournaments_memory_api.urlpatterns,
     # Anything else under /api/v1 answers a JSON 404, never an HTML page.
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

@@ -7,6 +7,7 @@ cancel are service calls. Entry API keys are write-only, as for participants.
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html
 
 from gauntlet.errors import DomainError
@@ -99,22 +100,55 @@ def cancel_tournaments(modeladmin, request, queryset):
     _each(modeladmin, request, queryset, services.tournament_cancel, "cancelled")
 
 
+def _copy(modeladmin, request, queryset, masked: bool):
+    world = "masked" if masked else "unmasked"
+    for tournament in queryset:
+        try:
+            copy = services.tournament_copy(tournament_id=tournament.pk, masked=masked)
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{tournament}: {exc.message}", messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request, f"{tournament}: copied as {world} draft {copy.pk} ({copy.name}); start it, then read the "
+                "memory gap on either tournament's page", messages.SUCCESS,
+            )
+
+
+@admin.action(description="Copy as masked (same lineup and windows, for the memory gap)")
+def copy_masked(modeladmin, request, queryset):
+    _copy(modeladmin, request, queryset, True)
+
+
+@admin.action(description="Copy as unmasked (same lineup and windows)")
+def copy_unmasked(modeladmin, request, queryset):
+    _copy(modeladmin, request, queryset, False)
+
+
 @admin.register(Tournament)
 class TournamentAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "status", "dataset", "timeframe", "instances", "cache_mode", "progress", "created_at"]
     list_filter = ["status", "cache_mode"]
     search_fields = ["name"]
-    actions = [start_tournaments, cancel_tournaments]
+    actions = [start_tournaments, cancel_tournaments, copy_masked, copy_unmasked]
     inlines = [EntryInline, WindowInline, RunInline]
     fields = [
         "name", "description", "dataset", "timeframe", "symbols", "rules", "windows_spec", "instances", "seed",
-        "cache_mode", "max_attempts", "status", "progress", "started_at", "completed_at",
+        "cache_mode", "max_attempts", "in_sample", "copy_of", "memory_gap", "status", "progress", "started_at",
+        "completed_at",
     ]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and not obj.is_draft:
-            return self.fields
-        return ["status", "progress", "started_at", "completed_at"]
+            # what the rankings do with in-sample windows changes no run: it stays editable
+            return [name for name in self.fields if name not in services.ANYTIME_FIELDS]
+        return ["copy_of", "memory_gap", "status", "progress", "started_at", "completed_at"]
+
+    @admin.display(description="Memory gap")
+    def memory_gap(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">masked vs unmasked, before vs after each cutoff</a>',
+                           reverse("tournament-memory-gap-page", args=[obj.pk]))
 
     @admin.display(description="Progress")
     def progress(self, obj):
@@ -126,6 +160,12 @@ class TournamentAdmin(admin.ModelAdmin):
             p.runs_done, p.runs_total, p.runs_running, p.runs_failed, p.rounds_done, p.rounds_total,
             p.llm_cost_usd, p.cache_hits,
         )
+
+    def save_model(self, request, obj, form, change):
+        if change and not obj.is_draft:  # only the in-sample setting is offered: through the service
+            services.tournament_update(tournament_id=obj.pk, in_sample=form.cleaned_data["in_sample"])
+            return
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

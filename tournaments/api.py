@@ -23,7 +23,7 @@ from rest_framework.viewsets import ViewSetMixin
 from gauntlet.api import ApiView
 from gauntlet.errors import ConflictError, DomainError
 
-from . import bundle, results, selectors, services
+from . import bundle, in_sample, results, selectors, services
 from .serializers import (
     BundleImportSerializer,
     ImportedSerializer,
@@ -71,7 +71,10 @@ RUN_EXAMPLE = {
 }
 
 RESULTS_EXAMPLE = {
-    "tournament_id": 3, "runs_completed": 12, "metric": "return_pct", "alpha": 0.05, "resamples": 2000, "seed": 0,
+    "tournament_id": 3, "runs_completed": 12, "last_finished_at": "2026-12-01T10:04:00+00:00",
+    "settings": {"metric": "return_pct", "resamples": 2000, "seed": 0, "alpha": 0.05, "test": "wilcoxon",
+                 "mcs_size": 0.1, "mcs_block_size": 1, "mcs_reps": 1000, "power": 0.8, "in_sample": "exclude"},
+    "metric": "return_pct", "alpha": 0.05, "resamples": 2000, "seed": 0,
     "test": "wilcoxon", "windows": [0, 1, 2, 3],
     "ranking": [{"rank": 1, "agent": "GPT", "windows": 4, "runs": 12, "is_baseline": False, "in_confidence_set": True,
                  "metrics": {"return_pct": {"windows": 4, "mean": 2.1, "median": 1.9,
@@ -91,6 +94,24 @@ RESULTS_EXAMPLE = {
     "power": {"metric": "return_pct", "windows": 4, "sd_difference": 2.0, "minimum_detectable_difference": 2.8},
     "power_sentence": {"windows": 4, "unit": "%", "minimum_detectable_difference": 2.8, "gap": 1.4, "first": "GPT",
                        "second": "Buy and hold", "windows_needed": 17, "more_windows": 13},
+    "baselines": ["Buy and hold"],
+    "window_values": {"return_pct": {"GPT": [3.1, -0.4, 2.2, 3.5], "Buy and hold": [1.0, -1.2, 0.9, 2.1]}},
+    "in_sample": {
+        "mode": "exclude", "masked": False, "windows_left_out": 0, "results": None,
+        "note": "Windows that start before an agent's training-data cutoff may be answered from memory: they are "
+                "left out of that agent's statistics. A pair of agents is compared only on the windows both have "
+                "out of sample; the best set uses the windows every agent has out of sample.",
+        "agents": [{"agent": "GPT", "status": "known", "training_cutoff": "2023-10-01",
+                    "cutoff_source": "https://developers.openai.com/api/docs/models/gpt-4o-mini",
+                    "cutoff_verified": True, "in_sample_windows": [], "windows_left_out": 0,
+                    "windows_in_sample_with_results": 0,
+                    "reason": "Every window with results starts after its training-data cutoff 2023-10-01 (source: "
+                              "https://developers.openai.com/api/docs/models/gpt-4o-mini): every window counts."},
+                   {"agent": "Buy and hold", "status": "code", "training_cutoff": None, "cutoff_source": None,
+                    "cutoff_verified": None, "in_sample_windows": [], "windows_left_out": 0,
+                    "windows_in_sample_with_results": 0,
+                    "reason": "A built-in strategy remembers nothing: every window counts."}],
+    },
 }
 
 
@@ -121,16 +142,25 @@ def _example(name, value, code="200"):
     return OpenApiExample(name, value=value, response_only=True, status_codes=[code])
 
 
+IN_SAMPLE_HELP = (
+    "Windows that start before an agent's training-data cutoff: exclude them from its statistics, rank them apart, "
+    "or include them; default: the tournament's in_sample setting (exclude unless changed)"
+)
+
+
 class ExportQuery(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "csv"], default="json")
     what = serializers.ChoiceField(choices=["runs", "invocations", "bundle", "agent_runs", "agents"], default="runs")
     metric = serializers.ChoiceField(choices=list(results.METRICS), default="return_pct",
                                      help_text="what=agents: the metric of the ranking")
+    in_sample = serializers.ChoiceField(choices=list(in_sample.MODES), required=False,
+                                        help_text=f"what=agents: {IN_SAMPLE_HELP}")
 
 
 class ResultsQuery(serializers.Serializer):
     metric = serializers.ChoiceField(choices=list(results.METRICS), default="return_pct",
                                      help_text="Orders the ranking; feeds the confidence set and the power sentence")
+    in_sample = serializers.ChoiceField(choices=list(in_sample.MODES), required=False, help_text=IN_SAMPLE_HELP)
 
 
 class NoBody(serializers.Serializer):
@@ -213,7 +243,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
                    responses={200: RunSerializer(many=True), **errors(*READ)},
                    examples=[_example("a page", {"count": 1, "next": None, "previous": None, "results": [RUN_EXAMPLE]})])
     def runs(self, request, id):
-        selectors.tournament_get(id)  # a 404 for a missing tournament, not an empty page
+        selectors.tournament_check(id)  # a 404 for a missing tournament, not an empty page
         return self.paginate(selectors.run_list(id), RunSerializer)
 
     @extend_schema(
@@ -226,7 +256,7 @@ class TournamentViewSet(ViewSetMixin, ApiView):
     )
     def export(self, request, id):
         query = _valid(ExportQuery(data=request.query_params))
-        selectors.tournament_get(id)
+        selectors.tournament_check(id)
         if query["what"] == "bundle":
             if query["format"] != "json":
                 raise DomainError("the bundle is JSON only", field="format")
@@ -242,21 +272,31 @@ class TournamentViewSet(ViewSetMixin, ApiView):
         operation_id="tournaments_results", tags=["tournaments"], parameters=[TOURNAMENT_ID, ResultsQuery],
         summary="Who is better and how sure: ranking with intervals, pairwise verdicts, confidence set, power",
         description=(
-            "Computed from the completed runs' stored results (docs/tournament-statistics.md), once per "
-            "tournament state. `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
+            "Computed from the completed runs' stored results (docs/tournament-statistics.md) when a run "
+            "completes, and stored with the state it counts (`runs_completed`, `last_finished_at`). `ranking` is best first by `metric`; every interval is a 95 % percentile bootstrap "
             "over windows; `pairs` holds per metric every pair with its Holm-adjusted verdict; agents in "
-            "`model_confidence_set.members` are not told apart from the best at 90 %. 409 before a run completes."
+            "`model_confidence_set.members` are not told apart from the best at 90 % (the loss is minus `metric` per "
+            "window); `window_values` holds each agent's value per window (aligned with `windows`, instances "
+            "averaged) for every metric. `in_sample` says, per agent, which windows start before its "
+            "training-data cutoff (and the cutoff's source) and what the ranking did with them: by default they "
+            "are left out of that agent's statistics (and of `window_values`), and a pair is compared only on the "
+            "windows both agents have out of sample (docs/memory.md). Each mode is stored apart: the tournament's "
+            "own when a run completes, another when first asked. 409 before a run completes."
         ),
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **errors(*READ, 409)},
         examples=[_example("two windows", RESULTS_EXAMPLE)],
     )
     def results(self, request, id):
         query = _valid(ResultsQuery(data=request.query_params))
-        selectors.tournament_get(id)
-        page = results.tournament_results_get(tournament_id=id, metric=query["metric"])
-        if page is None:
+        tournament = selectors.tournament_results_choice_get(id)
+        mode = query.get("in_sample") or tournament.in_sample
+        settings = results.ResultsSettings(metric=query["metric"], in_sample=mode)
+        data = results.tournament_results_get(
+            tournament_id=id, settings=settings, selection=in_sample.selection_digest_get(tournament)
+        )
+        if data is None:
             raise ConflictError("no run of this tournament has completed yet", code="no_results")
-        return Response(results.results_dict(page))
+        return Response(data)
 
     @extend_schema(operation_id="tournaments_import", tags=["tournaments"], request=BundleImportSerializer,
                    summary="Make a draft tournament from a bundle and add its recorded answers to the cache",
@@ -282,9 +322,11 @@ def _export_rows(tournament_id: int, query: dict) -> tuple[list[dict], list[str]
     if what == "invocations":
         return bundle.invocation_rows(tournament_id), bundle.INVOCATION_COLUMNS
     if what == "agent_runs":
-        return results.agent_result_rows(tournament_id), results.AGENT_RESULT_COLUMNS
-    page = results.tournament_results_get(tournament_id=tournament_id, metric=query["metric"])
-    return (results.agent_summary_rows(page) if page else []), results.AGENT_SUMMARY_COLUMNS
+        return bundle.agent_result_rows(tournament_id), bundle.AGENT_RESULT_COLUMNS
+    data = results.tournament_results_get(
+        tournament_id=tournament_id, metric=query["metric"], in_sample=query.get("in_sample")
+    )
+    return (bundle.agent_summary_rows(data) if data else []), bundle.AGENT_SUMMARY_COLUMNS
 
 
 def _valid(serializer) -> dict:

@@ -1,4 +1,4 @@
-"""Exports of a tournament: its runs and invocations as rows, and the reproducibility bundle.
+"""Exports of a tournament: its runs, invocations and agents as rows, and the reproducibility bundle.
 
 The bundle holds what it takes to replay a tournament elsewhere and get the same numbers:
 the rules, the lineup (without keys), the windows and seeds, the dataset's identity and a
@@ -21,7 +21,8 @@ from agents import cache as decision_cache
 from gauntlet.errors import DomainError
 
 from . import ports, services
-from .models import Tournament, TournamentRun
+from .models import RunStatus, Tournament, TournamentRun
+from .results import finite_or_none
 
 BUNDLE_FORMAT = "gauntlet.tournament-bundle"
 BUNDLE_VERSION = 1
@@ -212,6 +213,72 @@ def invocation_rows(tournament_id: int) -> list[dict[str, Any]]:
             "output_tokens": i.output_tokens, "cost_usd": str(i.cost_usd), "parsed_decision": i.parsed_decision,
             "error": i.error,
         })
+    return rows
+
+
+# -- per-agent rows, from the stored results (tournaments.results) ---------------------------------
+
+
+AGENT_RESULT_COLUMNS = [
+    "run_id", "window", "instance", "agent", "is_baseline", "return_pct", "sharpe", "max_drawdown_pct",
+    "cost_adjusted_return_pct", "cost_usd", "input_tokens", "output_tokens", "invocations", "invalid_responses",
+    "actions_proposed", "actions_rejected", "latency_seconds_sum", "latency_samples", "rounds",
+    "benchmark_return_pct",
+]  # fmt: skip
+
+
+def agent_result_rows(tournament_id: int) -> list[dict]:
+    """One row per completed run and agent, as stored (one query): a tidy frame for pandas."""
+    rows = []
+    for run_id, window, instance, result in (
+        TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED)
+        .order_by("window__index", "instance")
+        .values_list("pk", "window__index", "instance", "result")
+    ):
+        for participant in (result or {}).get("participants", []):
+            stats = participant.get("statistics") or {}
+            rows.append({
+                "run_id": run_id, "window": window, "instance": instance, "agent": participant["name"],
+                "is_baseline": participant.get("llm_provider") == "baseline",
+                "return_pct": finite_or_none(None if participant.get("return_pct") is None else float(participant["return_pct"])),
+                **{column: stats.get(column) for column in AGENT_RESULT_COLUMNS[6:18]},
+                "rounds": len(stats.get("returns") or ()) if stats else None,
+                "benchmark_return_pct": (result or {}).get("benchmark_return_pct"),
+            })  # fmt: skip
+    return rows
+
+
+AGENT_SUMMARY_COLUMNS = [
+    "rank", "agent", "is_baseline", "in_confidence_set", "mcs_p_value", "windows", "runs", "metric", "mean",
+    "mean_low", "mean_high", "median", "median_low", "median_high", "win_rate_vs_buy_and_hold_pct",
+    "sharpe_per_round", "sharpe_lo_standard_error", "psr", "dsr", "invocations", "invalid_response_rate_pct",
+    "rejected_action_rate_pct", "cost_usd", "input_tokens", "output_tokens", "mean_latency_seconds",
+]  # fmt: skip
+
+
+def agent_summary_rows(results: dict) -> list[dict]:
+    """One row per agent for the results' metric (tournament_results_get): the ranking, flat."""
+    metric = results["metric"]
+    p_values = (results.get("model_confidence_set") or {}).get("p_values", {})
+    rows = []
+    for row in results["ranking"]:
+        summary, confidence, usage = row["metrics"][metric], row["sharpe_confidence"], row["usage"]
+        mean_interval, median_interval = summary["mean_interval"] or {}, summary["median_interval"] or {}
+        hold = next((rate for rate in row["win_rates"] if rate["opponent"] == "buy and hold"), {})
+        rows.append({
+            "rank": row["rank"], "agent": row["agent"], "is_baseline": row["is_baseline"],
+            "in_confidence_set": row["in_confidence_set"], "mcs_p_value": p_values.get(row["agent"]),
+            "windows": row["windows"], "runs": row["runs"], "metric": metric, "mean": summary["mean"],
+            "mean_low": mean_interval.get("low"), "mean_high": mean_interval.get("high"), "median": summary["median"],
+            "median_low": median_interval.get("low"), "median_high": median_interval.get("high"),
+            "win_rate_vs_buy_and_hold_pct": hold.get("rate_pct"),
+            "sharpe_per_round": confidence["sharpe_per_round"],
+            "sharpe_lo_standard_error": confidence["lo_standard_error"],
+            "psr": confidence["psr"], "dsr": confidence["dsr"],
+            **{column: usage[column] for column in (
+                "invocations", "invalid_response_rate_pct", "rejected_action_rate_pct", "cost_usd", "input_tokens",
+                "output_tokens", "mean_latency_seconds")},
+        })  # fmt: skip
     return rows
 
 

@@ -26,6 +26,14 @@ class CacheMode(models.TextChoices):
     READ_ONLY = "read_only", "Read only (a miss is an error)"
 
 
+class InSampleMode(models.TextChoices):
+    """How rankings treat a window that starts before an agent's training cutoff (docs/memory.md)."""
+
+    EXCLUDE = "exclude", "Leave in-sample windows out (default)"
+    APART = "apart", "Rank in-sample windows apart"
+    INCLUDE = "include", "Include in-sample windows"
+
+
 class RunStatus(models.TextChoices):
     PENDING = "pending"
     RUNNING = "running"
@@ -37,6 +45,7 @@ class RunStatus(models.TextChoices):
 class Tournament(models.Model):
     Status = TournamentStatus
     CacheMode = CacheMode
+    InSample = InSampleMode
 
     name = models.CharField(max_length=150)
     description = models.TextField(blank=True)
@@ -53,6 +62,17 @@ class Tournament(models.Model):
     seed = models.PositiveIntegerField(default=0, help_text="Instance k runs with seed + k")
     cache_mode = models.CharField(max_length=10, choices=CacheMode.choices, default=CacheMode.READ_WRITE)
     max_attempts = models.PositiveSmallIntegerField(default=3, help_text="Tries per run before it fails")
+    in_sample = models.CharField(
+        max_length=8, choices=InSampleMode.choices, default=InSampleMode.EXCLUDE,
+        help_text="A window that starts before an agent's training-data cutoff may be answered from memory: "
+        "leave it out of that agent's ranking (default), rank it apart, or include it. Pages and the API can ask "
+        "for another view.",
+    )
+    # The tournament this one was copied from (tournament_copy: same lineup and windows, e.g. masked):
+    # the memory gap compares the two.
+    copy_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies", editable=False
+    )
     status = models.CharField(max_length=10, choices=TournamentStatus.choices, default=TournamentStatus.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +83,7 @@ class Tournament(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=TournamentStatus.values), name="tournament_status_valid"),
             models.CheckConstraint(condition=Q(cache_mode__in=CacheMode.values), name="tournament_cache_mode_valid"),
+            models.CheckConstraint(condition=Q(in_sample__in=InSampleMode.values), name="tournament_in_sample_valid"),
             models.CheckConstraint(
                 condition=Q(instances__gte=1, instances__lte=1000), name="tournament_instances_1_to_1000"
             ),
@@ -170,3 +191,30 @@ class TournamentRun(models.Model):
 
     def __str__(self):
         return f"tournament {self.tournament_id} window {self.window_id} instance {self.instance} ({self.status})"
+
+
+class TournamentResults(models.Model):
+    """The tournament-level results (ranking with intervals, pairs after Holm, the model confidence
+    set, power) for one set of settings, as the API shows them, with the state they were computed
+    from: the number of completed runs and the last finish. Written when a run completes
+    (tournaments.results, from runs.run_execute); pages and the API read it while the state
+    still matches, so no request pays for the bootstrap. A newer state is never overwritten by
+    an older one (the write is conditional on the stored state)."""
+
+    tournament = models.ForeignKey(Tournament, on_delete=models.CASCADE, related_name="stored_results")
+    # sha256 of the settings (metric, resamples, ...) and the results' format version
+    settings_key = models.CharField(max_length=64)
+    settings = models.JSONField(default=dict)
+    runs_completed = models.PositiveIntegerField()
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+    compute_seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tournament", "settings_key"], name="tournament_results_unique_settings"),
+        ]
+
+    def __str__(self):
+        return f"tournament {self.tournament_id} results {self.settings.get('metric', '')} ({self.runs_completed} runs)"

@@ -15,14 +15,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gauntlet.errors import ConflictError, DomainError
 
-from . import ports
-from .results import statistics_add
+from . import ports, results
 from .models import RunStatus, Tournament, TournamentRun
 
 logger = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ def run_result(competition) -> dict:
 def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = None) -> TournamentRun:
     """Replay a claimed run's competition to its end (resuming where it stopped), then record
     how it ended: completed with its result, cancelled, or failed/back to pending on an error."""
-    run = TournamentRun.objects.select_related("tournament", "competition").get(pk=run_id)
+    run = TournamentRun.objects.select_related("tournament", "competition", "window").get(pk=run_id)
     if run.status != RunStatus.RUNNING or run.claimed_by != owner[:100]:
         raise ConflictError(f"run {run_id} is not claimed by {owner}", code="not_claimed")
     started = time.perf_counter()
@@ -154,15 +153,7 @@ def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = No
     seconds = time.perf_counter() - started
     now = timezone.now()
     if competition.status == ports.Competition.Status.COMPLETED:
-        finished = ports.Round.objects.filter(competition=competition).exclude(status=ports.Round.Status.RUNNING)
-        from django.db.models import Sum
-
-        cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
-        _mine(run_id, owner).update(
-            status=RunStatus.COMPLETED, finished_at=now, lease_expires_at=None, error="",
-            seconds=F("seconds") + seconds, result=statistics_add(run_result(competition), competition), rounds_done=finished.count(),
-            llm_cost_usd=cost,
-        )
+        _run_complete(run, owner=owner, now=now, seconds=seconds)
     elif competition.status == ports.Competition.Status.CANCELLED:
         _mine(run_id, owner).update(status=RunStatus.CANCELLED, finished_at=now, lease_expires_at=None,
                                     seconds=F("seconds") + seconds)
@@ -171,6 +162,46 @@ def run_execute(*, run_id: int, owner: str, stop: Callable[[], bool] | None = No
                                     attempts=F("attempts") - 1, seconds=F("seconds") + seconds)
     _tournament_complete_if_done(run.tournament_id)
     return TournamentRun.objects.get(pk=run_id)
+
+
+def _run_complete(run: TournamentRun, *, owner: str, now: datetime, seconds: float) -> None:
+    competition = run.competition
+    finished = ports.Round.objects.filter(competition=competition).exclude(status=ports.Round.Status.RUNNING)
+    cost = finished.aggregate(cost=Sum("llm_cost_usd"))["cost"] or Decimal(0)
+    run_result_record(
+        run=run, owner=owner, now=now, result=results.statistics_add(run_result(competition), competition),
+        seconds=F("seconds") + seconds, rounds_done=finished.count(), llm_cost_usd=cost,
+    )
+
+
+def run_result_record(*, run: TournamentRun, owner: str, now: datetime, result: dict, **fields) -> bool:
+    """Mark the claimed run completed with its result (and `fields`) and, in the same commit, the
+    tournament's results with it counted, computed beforehand outside the transaction: no page
+    or API call finds the run completed but its results not yet computed. If another run
+    completed meanwhile, the results are computed again from every completed run after the
+    commit. False if the run was no longer this owner's."""
+    prepared = None
+    try:
+        prepared = results.results_prepare(
+            tournament_id=run.tournament_id,
+            completing=results.CompletedRun(run.pk, run.window.index, run.instance, result, now),
+        )
+    except Exception:  # the results are a view of the runs: a failure there must not fail the run
+        logger.exception("results of tournament %s not computed for run %s", run.tournament_id, run.pk)
+    with transaction.atomic():
+        # completions of one tournament take turns (the tournament row first, then the run, the
+        # order tournament_cancel locks them in); SQLite has a single writer anyway
+        Tournament.objects.select_for_update().filter(pk=run.tournament_id).values_list("pk", flat=True).first()
+        completed = _mine(run.pk, owner).update(
+            status=RunStatus.COMPLETED, finished_at=now, lease_expires_at=None, error="", result=result, **fields
+        )
+        stored = bool(completed and prepared and results.results_commit(prepared))
+    if completed and not stored:
+        try:
+            results.results_refresh(tournament_id=run.tournament_id)
+        except Exception:  # a page or API call computes them when it finds them stale
+            logger.exception("results of tournament %s not stored after run %s", run.tournament_id, run.pk)
+    return bool(completed)
 
 
 def run_fail(*, run_id: int, owner: str, error: str, seconds: float = 0.0) -> TournamentRun:

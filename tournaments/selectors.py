@@ -19,6 +19,18 @@ def tournament_get(tournament_id: int) -> Tournament:
     return Tournament.objects.prefetch_related("entries", "windows").get(pk=tournament_id)
 
 
+def tournament_check(tournament_id: int) -> None:
+    """Tournament.DoesNotExist (a 404 at the API) for a missing tournament, in one small query."""
+    if not Tournament.objects.filter(pk=tournament_id).exists():
+        raise Tournament.DoesNotExist(f"no tournament {tournament_id}")
+
+
+def tournament_results_choice_get(tournament_id: int) -> Tournament:
+    """The tournament with what its results' settings read besides the runs (its in-sample mode,
+    its rules for masking), in one small query; Tournament.DoesNotExist (a 404) when missing."""
+    return Tournament.objects.only("pk", "rules", "in_sample").get(pk=tournament_id)
+
+
 def run_list(tournament_id: int):
     return (
         TournamentRun.objects.filter(tournament_id=tournament_id)
@@ -97,3 +109,24 @@ def tournament_progress(tournament_id: int) -> TournamentProgress:
             for f in failures
         ],
     )
+
+
+def run_participants(tournament_id: int, names: list[str]) -> dict[tuple[int, int], dict]:
+    """(window index, instance) -> {"competition_id", "status", "participants": {name: participant id}}
+    for these agents of the tournament's runs, in one query: what links a run to its
+    competition's pages."""
+    rows = (
+        ports.Participant.objects.filter(competition__tournament_run__tournament_id=tournament_id, name__in=names)
+        .order_by("competition__tournament_run__window__index", "competition__tournament_run__instance", "id")
+        .values("pk", "name", "competition_id", "competition__tournament_run__window__index",
+                "competition__tournament_run__instance", "competition__tournament_run__status")
+    )  # fmt: skip
+    runs: dict[tuple[int, int], dict] = {}
+    for row in rows:
+        key = (row["competition__tournament_run__window__index"], row["competition__tournament_run__instance"])
+        run = runs.setdefault(key, {
+            "competition_id": row["competition_id"], "status": row["competition__tournament_run__status"],
+            "participants": {},
+        })  # fmt: skip
+        run["participants"][row["name"]] = row["pk"]
+    return runs

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from .ports import Participant
 
-from .models import CacheMode, Tournament, TournamentRun
+from .models import CacheMode, InSampleMode, Tournament, TournamentRun
 
 
 class EntryWriteSerializer(serializers.Serializer):
@@ -37,6 +37,11 @@ class TournamentWriteSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1 - 1000, required=False)
     cache_mode = serializers.ChoiceField(choices=CacheMode.choices, required=False)
     max_attempts = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    in_sample = serializers.ChoiceField(
+        choices=InSampleMode.choices, required=False,
+        help_text="What rankings do with a window that starts before an agent's training-data cutoff: exclude "
+        "(default), apart or include. The one field a started tournament may change (docs/memory.md)",
+    )
     entries = EntryWriteSerializer(many=True, required=False)
 
 
@@ -54,8 +59,8 @@ class TournamentSerializer(serializers.ModelSerializer):
         model = Tournament
         fields = [
             "id", "name", "description", "status", "rules", "dataset", "timeframe", "symbols", "windows_spec",
-            "instances", "seed", "cache_mode", "max_attempts", "entries", "windows", "created_at", "started_at",
-            "completed_at",
+            "instances", "seed", "cache_mode", "max_attempts", "in_sample", "copy_of", "entries", "windows",
+            "created_at", "started_at", "completed_at",
         ]  # fmt: skip
 
 

@@ -34,8 +34,10 @@ RUN_SET_FIELDS = {"mode", "dataset", "timeframe", "symbols", "start_time", "seed
 RULE_FIELDS = (*(name for name in ports.RULE_FIELDS if name not in RUN_SET_FIELDS), "prompt_leaderboard")
 TOURNAMENT_FIELDS = {
     "name", "description", "rules", "dataset", "timeframe", "symbols", "windows_spec", "instances", "seed",
-    "cache_mode", "max_attempts",
+    "cache_mode", "max_attempts", "in_sample",
 }  # fmt: skip
+# What the rankings do with in-sample windows changes no run: it may change in any state.
+ANYTIME_FIELDS = {"in_sample"}
 ENTRY_FIELDS = {"name", "llm_provider", "llm_model", "llm_config", "api_key"}
 MAX_WINDOWS = 1000
 MAX_RUNS = 5000
@@ -225,6 +227,8 @@ def _fields_check(fields: dict[str, Any]) -> None:
             raise DomainError(f"{name} must be a non-negative integer", field=name)
     if "name" in fields and not str(fields["name"] or "").strip():
         raise DomainError("name must not be empty", field="name")
+    if "in_sample" in fields and fields["in_sample"] not in Tournament.InSample.values:
+        raise DomainError(f"in_sample must be one of {Tournament.InSample.values}", field="in_sample")
     if fields.get("symbols") is not None and not isinstance(fields["symbols"], list):
         raise DomainError("symbols must be a list", field="symbols")
 
@@ -299,8 +303,13 @@ def tournament_create(*, entries: list[dict] | None = None, **fields: Any) -> To
 def tournament_update(*, tournament_id: int, entries: list[dict] | None = None, **fields: Any) -> Tournament:
     """Change a draft; `entries`, when given, replaces the whole lineup."""
     tournament = Tournament.objects.select_for_update().get(pk=tournament_id)
-    _require_draft(tournament)
     _fields_check(fields)
+    if entries is None and fields and set(fields) <= ANYTIME_FIELDS and not tournament.is_draft:
+        for name, value in fields.items():
+            setattr(tournament, name, value)
+        tournament.save(update_fields=list(fields))
+        return tournament
+    _require_draft(tournament)
     for name, value in fields.items():
         setattr(tournament, name, value.strip() if name == "name" else value)
     tournament.save()
@@ -309,6 +318,41 @@ def tournament_update(*, tournament_id: int, entries: list[dict] | None = None, 
     windows_generate(tournament_id=tournament.pk)
     _validate(tournament)
     return tournament
+
+
+@transaction.atomic
+def tournament_copy(*, tournament_id: int, masked: bool | None = None, name: str | None = None) -> Tournament:
+    """A draft with the same lineup (keys included), windows, instances, seed and rules, linked by
+    copy_of; `masked` sets rules.masked (None keeps it). The way to run the same lineup masked and
+    unmasked and read the memory gap between them (tournaments.memory, docs/memory.md)."""
+    source = Tournament.objects.get(pk=tournament_id)
+    if masked is not None and not isinstance(masked, bool):
+        raise DomainError("masked must be true or false", field="masked")
+    rules = dict(source.rules or {})
+    if masked is not None:
+        if masked:
+            rules["masked"] = True
+        else:
+            rules.pop("masked", None)
+    world = "masked" if rules.get("masked") else "unmasked"
+    copy_name = (name if name is not None else f"{source.name} ({world})").strip()[:150]
+    entries = list(source.entries.all())
+    copy = tournament_create(
+        name=copy_name, description=source.description, rules=rules, dataset=source.dataset,
+        timeframe=source.timeframe, symbols=list(source.symbols or []), windows_spec=source.windows_spec,
+        instances=source.instances, seed=source.seed, cache_mode=source.cache_mode,
+        max_attempts=source.max_attempts, in_sample=source.in_sample,
+        entries=[{"name": e.name, "llm_provider": e.llm_provider, "llm_model": e.llm_model,
+                  "llm_config": e.llm_config} for e in entries],
+    )  # fmt: skip
+    keys = {e.name: e.api_key_encrypted for e in entries if e.api_key_encrypted}
+    for entry in copy.entries.filter(name__in=keys):  # the encrypted keys, never decrypted here
+        entry.api_key_encrypted = keys[entry.name]
+        entry.save(update_fields=["api_key_encrypted"])
+    copy.copy_of = source
+    copy.save(update_fields=["copy_of"])
+    logger.info("tournament %s copied from %s (%s)", copy.pk, source.pk, world)
+    return copy
 
 
 @transaction.atomic

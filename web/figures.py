@@ -258,14 +258,22 @@ class PairCell:
 
 
 def pairwise_figure(
-    agents: Sequence[str], cells: dict[tuple[str, str], PairCell], *, unit: str, uirevision: str = "pairs"
+    agents: Sequence[str],
+    cells: dict[tuple[str, str], PairCell],
+    *,
+    unit: str,
+    uirevision: str = "pairs",
+    links: dict[tuple[str, str], str | None] | None = None,
 ) -> dict:
-    """Matrix of verdicts (row agent against column agent); the difference and p on hover."""
+    """Matrix of verdicts (row agent against column agent); the difference and p on hover; a
+    cell's customdata is the link to the pair's compare page (the page opens it on click)."""
     codes = {"worse": -1, "not distinguishable": 0, "better": 1}
     suffix = f" {unit}" if unit else ""
-    z, text = [], []
+    links = links or {}
+    z, text, urls = [], [], []
     for row in agents:
         z_row, text_row = [], []
+        urls.append([links.get((row, column)) or "" for column in agents])
         for column in agents:
             cell = cells.get((row, column))
             if cell is None:
@@ -278,11 +286,13 @@ def pairwise_figure(
             p_value = "n/a" if cell.p_adjusted is None else f"{cell.p_adjusted:.3g}"
             text_row.append(
                 f"{row} vs {column}: {cell.verdict}<br>difference {difference}{interval}<br>Holm p {p_value}"
+                + ("<br>click: compare" if links.get((row, column)) else "")
             )
         z.append(z_row)
         text.append(text_row)
     trace = {
-        "type": "heatmap", "x": list(agents), "y": list(agents), "z": z, "text": text, "zmin": -1, "zmax": 1,
+        "type": "heatmap", "x": list(agents), "y": list(agents), "z": z, "text": text, "customdata": urls,
+        "zmin": -1, "zmax": 1,
         "colorscale": [[0, VERDICT_COLORS["worse"]], [0.5, VERDICT_COLORS["not distinguishable"]],
                        [1, VERDICT_COLORS["better"]]],
         "showscale": False, "xgap": 2, "ygap": 2, "hovertemplate": "%{text}<extra></extra>",
@@ -353,5 +363,50 @@ def window_equity_figure(lines: Sequence[RoundLine], *, uirevision: str = "windo
     layout = _base_layout(
         uirevision=uirevision, showlegend=True, margin={"l": 56, "r": 16, "t": 8, "b": 90},
         xaxis={"showgrid": True, "title": {"text": "round"}}, yaxis={"showgrid": True, "ticksuffix": " %"},
+    )  # fmt: skip
+    return figure(traces, layout)
+
+
+@dataclass(frozen=True)
+class WindowSeries:
+    """One agent's value per window (instances averaged), None where it has none."""
+
+    name: str
+    values: Sequence[float | None]
+    color: str
+
+
+def paired_windows_figure(
+    windows: Sequence[int], series: Sequence[WindowSeries], *, label: str, unit: str, uirevision: str = "paired"
+) -> dict:
+    """Two agents side by side in every window (bars), and first minus second (diamonds): the
+    paired differences a tournament comparison tests."""
+    suffix = f" {unit}" if unit else ""
+    x = [f"w{window}" for window in windows]
+    traces = [
+        {
+            "type": "bar", "name": one.name, "x": x, "y": [None if v is None else round(v, 6) for v in one.values],
+            "marker": {"color": one.color}, "customdata": list(windows),
+            "hovertemplate": f"<b>{one.name}</b><br>window %{{customdata}}<br>{label} %{{y:+.3f}}{suffix}<extra></extra>",
+        }
+        for one in series
+    ]  # fmt: skip
+    if len(series) == 2:
+        first, second = series
+        differences = [
+            None if a is None or b is None else round(a - b, 6)
+            for a, b in zip(first.values, second.values, strict=True)
+        ]
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": f"{first.name} − {second.name}", "x": x, "y": differences,
+            "marker": {"symbol": "diamond", "size": 10, "color": "#333333", "line": {"width": 1, "color": "#FFFFFF"}},
+            "customdata": list(windows),
+            "hovertemplate": f"window %{{customdata}}<br>difference %{{y:+.3f}}{suffix}<extra></extra>",
+        })  # fmt: skip
+    layout = _base_layout(
+        uirevision=uirevision, showlegend=True, barmode="group", height=320,
+        margin={"l": 56, "r": 16, "t": 8, "b": 84},
+        xaxis={"type": "category", "showgrid": False, "title": {"text": "window"}},
+        yaxis={"showgrid": True, "zeroline": True, "ticksuffix": suffix, "title": {"text": label}},
     )  # fmt: skip
     return figure(traces, layout)

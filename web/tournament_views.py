@@ -2,10 +2,13 @@
 and then says who is better and how sure that is.
 
 The page reads the runs (one query, their stored results left out), the lineup, and the
-results of tournaments.results, computed once per tournament state from the stored per-run
-results, never by replaying a run. While the tournament runs, the live region polls; its
-HTML is cached per (runs' state, metric), so a poll that finds nothing new costs the queries
-that tell it so. Polling stops (HTTP 286) once the tournament is completed or cancelled.
+tournament's results as tournaments.results stored them when the last run completed (one
+query: the runs already tell the state they must match), never replaying a run nor, unless
+they are stale, computing the statistics. The in-sample mode (the page's `?in_sample=` or the
+tournament's setting) picks the stored row, as the lineup's resolved training cutoffs do
+(tournaments.in_sample); web.tournament_memory renders what the mode did. While the tournament
+runs, the live region polls; its HTML is cached per (runs' state, metric, in-sample mode and
+registry), so a poll that finds nothing new costs the queries that tell it so. Polling stops (HTTP 286) once the tournament is completed or cancelled.
 """
 
 from __future__ import annotations
@@ -13,19 +16,23 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from agents.registry import registry_digest
+from tournaments import in_sample as tournament_in_sample
 from tournaments import results as tournament_results
 from tournaments.models import RunStatus, Tournament, TournamentRun
-from web import figures
+from web import figures, tournament_memory
 
 POLL_SECONDS = 3
 LIVE_CACHE_SECONDS = 300
@@ -53,16 +60,28 @@ def tournament_list(request: HttpRequest) -> HttpResponse:
     return render(request, "web/tournament_list.html", context)
 
 
-def _metric_param(request: HttpRequest) -> str:
+def metric_param(request: HttpRequest) -> str:
     metric = request.GET.get("metric", "return_pct")
     return metric if metric in tournament_results.METRICS else "return_pct"
 
 
-def _tournament_or_404(tournament_id: int) -> Tournament:
+def in_sample_param(request: HttpRequest, tournament: Tournament) -> str:
+    # the page's choice, else the tournament's setting (web.tournament_memory, docs/memory.md)
+    mode = request.GET.get("in_sample")
+    return mode if mode in tournament_memory.IN_SAMPLE_MODES else tournament.in_sample
+
+
+def tournament_or_404(tournament_id: int) -> Tournament:
     try:
         return Tournament.objects.get(pk=tournament_id)
     except Tournament.DoesNotExist as exc:
         raise Http404("no such tournament") from exc
+
+
+def page_choices(request: HttpRequest, tournament_id: int) -> tuple[Tournament, str, str]:
+    """The tournament (404 when missing), and the metric and in-sample mode its pages show."""
+    tournament = tournament_or_404(tournament_id)
+    return tournament, metric_param(request), in_sample_param(request, tournament)
 
 
 def _rounds_per_window(tournament: Tournament, window) -> int:
@@ -79,8 +98,18 @@ def _run_rows(tournament: Tournament) -> list[dict]:
         TournamentRun.objects.filter(tournament=tournament)
         .order_by("window__index", "instance")
         .values("pk", "window__index", "window__start_time", "window__end_time", "instance", "status",
-                "rounds_done", "competition_id", "llm_cost_usd", "attempts", "error")
+                "rounds_done", "competition_id", "llm_cost_usd", "attempts", "error", "finished_at")
     )  # fmt: skip
+
+
+def lineup(tournament: Tournament) -> list[dict]:
+    # llm_config: an entry's own training cutoff, which the in-sample selection reads
+    return list(tournament.entries.order_by("id").values("pk", "name", "llm_provider", "llm_model", "llm_config"))
+
+
+def selection(tournament: Tournament, entries: list[dict]) -> str:
+    """The in-sample selection's digest of the lineup the page holds (no query): picks the stored row."""
+    return tournament_in_sample.selection_digest(masked=bool((tournament.rules or {}).get("masked")), entries=entries)
 
 
 def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
@@ -107,34 +136,36 @@ def _grid(tournament: Tournament, runs: list[dict]) -> tuple[list[dict], dict]:
     return list(windows.values()), dict(totals)
 
 
-def _state_key(tournament: Tournament, runs: list[dict], metric: str) -> str:
+def _state_key(tournament: Tournament, runs: list[dict], metric: str, in_sample: str) -> str:
     state = "|".join(f"{r['pk']}:{r['status']}:{r['rounds_done']}" for r in runs)
-    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{state}"
+    # the registry: a corrected training cutoff moves which windows are in-sample
+    raw = f"tournament-live|{tournament.pk}|{tournament.status}|{metric}|{in_sample}|{registry_digest()}|{state}"
     return "gauntlet:tournament-live:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 @require_GET
 def tournament_detail(request: HttpRequest, tournament_id: int) -> HttpResponse:
-    tournament = _tournament_or_404(tournament_id)
-    metric = _metric_param(request)
+    tournament, metric, in_sample = page_choices(request, tournament_id)
     runs = _run_rows(tournament)
-    key = _state_key(tournament, runs, metric)
-    html = cache.get(key)
+    key = _state_key(tournament, runs, metric, in_sample)
+    html, entries = cache.get(key), None
     if html is None:
+        entries = lineup(tournament)
         html = render_to_string(
-            "web/tournament_detail.html#live", _live_context(tournament, runs, metric), request=request
+            "web/tournament_detail.html#live", _live_context(tournament, runs, entries, metric, in_sample),
+            request=request,
         )
         cache.set(key, html, LIVE_CACHE_SECONDS)
     if request.htmx:
         status = HttpResponseStopPolling.status_code if tournament.status in FINISHED else 200
         return HttpResponse(html, status=status)
-    entries = list(tournament.entries.values("name", "llm_provider", "llm_model"))
     return render(request, "web/tournament_detail.html", {
-        "tournament": tournament, "entries": entries, "metric": metric, "live_html": mark_safe(html),
+        "tournament": tournament, "entries": entries if entries is not None else lineup(tournament),
+        "metric": metric, "in_sample": in_sample, "live_html": mark_safe(html),
     })  # fmt: skip
 
 
-def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict:
+def _live_context(tournament: Tournament, runs: list[dict], entries: list[dict], metric: str, in_sample: str) -> dict:
     windows, totals = _grid(tournament, runs)
     instances = list(range(tournament.instances))
     context = {
@@ -142,6 +173,8 @@ def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict
         "metric": metric,
         "metric_label": METRIC_LABELS[metric],
         "metric_choices": list(METRIC_LABELS.items()),
+        "in_sample": in_sample,
+        "in_sample_choices": tournament_memory.IN_SAMPLE_CHOICES,
         "windows": windows,
         "instances": instances,
         "totals": totals,
@@ -151,66 +184,87 @@ def _live_context(tournament: Tournament, runs: list[dict], metric: str) -> dict
         "poll_seconds": POLL_SECONDS,
         "page": None,
     }
-    page = tournament_results.tournament_results_get(tournament_id=tournament.pk, metric=metric)
+    # the stored results, read while they count exactly these completed runs with this lineup's cutoffs
+    state = tournament_results.state_of([run["finished_at"] for run in runs if run["status"] == RunStatus.COMPLETED])
+    page = tournament_results.tournament_results_get(
+        tournament_id=tournament.pk, settings=tournament_results.ResultsSettings(metric=metric, in_sample=in_sample),
+        state=state, selection=selection(tournament, entries),
+    )
     if page is not None:
-        context.update(_results_context(tournament, page))
+        context.update(_results_context(tournament, page, entries))
+        context.update(tournament_memory.in_sample_context(page))
     return context
 
 
-def _results_context(tournament: Tournament, page) -> dict:
-    results = page.results
-    metric = results.metric
+def compare_url(
+    tournament_id: int, entry_ids: dict[str, int], first: str, second: str, metric: str, in_sample: str
+) -> str | None:
+    """The tournament compare page of two agents (by lineup entry), None for an agent not in the lineup."""
+    if first not in entry_ids or second not in entry_ids:
+        return None
+    query = urlencode({"a": entry_ids[first], "b": entry_ids[second], "metric": metric, "in_sample": in_sample})
+    return f"{reverse('tournament-compare', args=[tournament_id])}?{query}"
+
+
+def _results_context(tournament: Tournament, results: dict, entries: list[dict]) -> dict:
+    metric, in_sample = results["metric"], results["settings"]["in_sample"]
     unit = tournament_results.UNITS[metric]
     label = METRIC_LABELS[metric]
-    baselines = set(page.stored.baselines)
-    members = set(results.mcs.members) if results.mcs else set()
+    mcs = results["model_confidence_set"] or {}
+    agents = [row["agent"] for row in results["ranking"]]
+    entry_ids = {entry["name"]: entry["pk"] for entry in entries}
     ranking = []
-    for row in results.agents:
-        summary = row.metrics[metric]
-        reference = next((rate for rate in row.win_rates if rate.opponent == "buy and hold"), None)
+    for row in results["ranking"]:
+        rates = {rate["opponent"]: rate for rate in row["win_rates"]}
+        # each agent links to its comparison with the leader; the leader to the runner-up
+        rival = (agents[1] if len(agents) > 1 else None) if row["agent"] == agents[0] else agents[0]
         ranking.append({
-            "row": row, "summary": summary, "is_baseline": row.agent in baselines, "in_set": row.agent in members,
-            "mcs_p": results.mcs.p_values.get(row.agent) if results.mcs else None, "vs_hold": reference,
+            "row": row, "summary": row["metrics"][metric], "is_baseline": row["is_baseline"],
+            "in_set": row["in_confidence_set"], "mcs_p": mcs.get("p_values", {}).get(row["agent"]),
+            "vs_hold": rates.get("buy and hold"), "rates": rates, "rival": rival,
+            "compare_url": compare_url(tournament.pk, entry_ids, row["agent"], rival, metric, in_sample) if rival else None,
         })  # fmt: skip
-    agents = [row.agent for row in results.agents]
-    cells = {}
-    for pair in results.pairs.get(metric, ()):
-        flipped = {"better": "worse", "worse": "better"}.get(pair.verdict, pair.verdict)
-        low, high = (pair.interval.low, pair.interval.high) if pair.interval else (None, None)
-        cells[(pair.first, pair.second)] = figures.PairCell(
-            pair.verdict, pair.mean_difference, low, high, pair.p_adjusted
+    cells, links = {}, {}
+    for pair in results["pairs"].get(metric, ()):
+        flipped = {"better": "worse", "worse": "better"}.get(pair["verdict"], pair["verdict"])
+        low, high = (pair["interval"]["low"], pair["interval"]["high"]) if pair["interval"] else (None, None)
+        difference = pair["mean_difference"]
+        cells[(pair["first"], pair["second"])] = figures.PairCell(
+            pair["verdict"], difference, low, high, pair["p_adjusted"]
         )
-        cells[(pair.second, pair.first)] = figures.PairCell(
-            flipped, None if pair.mean_difference is None else -pair.mean_difference,
-            None if high is None else -high, None if low is None else -low, pair.p_adjusted,
+        cells[(pair["second"], pair["first"])] = figures.PairCell(
+            flipped, None if difference is None else -difference,
+            None if high is None else -high, None if low is None else -low, pair["p_adjusted"],
         )  # fmt: skip
-    per_window = defaultdict(lambda: defaultdict(list))
-    for run in page.stored.runs:
-        value = getattr(run, metric)
-        if value is not None:
-            per_window[run.agent][run.window].append(float(value))
-    values = {agent: {w: sum(v) / len(v) for w, v in per_window[agent].items()} for agent in agents}
+        for first, second in ((pair["first"], pair["second"]), (pair["second"], pair["first"])):
+            links[(first, second)] = compare_url(tournament.pk, entry_ids, first, second, metric, in_sample)
+    windows = results["windows"]
+    # the values the ranking counted: an in-sample cell left out (or ranked apart) is not drawn
+    values = {
+        agent: {window: value for window, value in zip(windows, series, strict=True) if value is not None}
+        for agent, series in results["window_values"][metric].items()
+    }
     forest = [
         figures.ForestRow(
-            item["row"].agent, item["summary"].mean,
-            item["summary"].mean_interval.low if item["summary"].mean_interval else None,
-            item["summary"].mean_interval.high if item["summary"].mean_interval else None,
+            item["row"]["agent"], item["summary"]["mean"],
+            (item["summary"]["mean_interval"] or {}).get("low"), (item["summary"]["mean_interval"] or {}).get("high"),
             item["is_baseline"], item["in_set"],
         )
         for item in ranking
     ]  # fmt: skip
     uirevision = f"tournament-{tournament.pk}-{metric}"
     return {
-        "page": page,
+        "page": results,
         "results": results,
         "ranking": ranking,
+        "opponents": [*results["baselines"], *(["buy and hold"] if any(item["vs_hold"] for item in ranking) else [])],
         "unit": unit,
-        "sentence": page.power_sentence,
-        "result_windows": list(results.windows),
+        "sentence": results["power_sentence"],
+        "result_windows": windows,
         "forest_figure": figures.forest_figure(forest, label=label, unit=unit, uirevision=uirevision),
-        "pairwise_figure": figures.pairwise_figure(agents, cells, unit=unit, uirevision=uirevision),
+        "pairwise_figure": figures.pairwise_figure(agents, cells, unit=unit, uirevision=uirevision, links=links),
         "window_figure": figures.window_heatmap_figure(
-            agents, list(results.windows), values, label=label, unit=unit, uirevision=uirevision
+            agents, windows, values, label=label, unit=unit, uirevision=uirevision
         ),
     }
 
@@ -219,7 +273,7 @@ def _results_context(tournament: Tournament, page) -> dict:
 def tournament_window(request: HttpRequest, tournament_id: int, window_index: int) -> HttpResponse:
     """Equity curves (cumulative return round by round) of every agent and instance of one window,
     from the stored per-round returns, with links to each run's competition dashboard."""
-    tournament = _tournament_or_404(tournament_id)
+    tournament = tournament_or_404(tournament_id)
     runs = list(
         TournamentRun.objects.filter(tournament=tournament, window__index=window_index)
         .order_by("instance")

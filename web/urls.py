@@ -1,9 +1,9 @@
 """HTML pages: competitions list, live dashboard, participant page (and its logs, a page at
-a time), compare page, invocations."""
+a time), compare page, invocations; tournaments: list, page, window, compare, memory gap."""
 
 from django.urls import path
 
-from web import tournament_views, views
+from web import tournament_compare, tournament_memory, tournament_views, views
 
 PARTICIPANT = "competitions/<int:competition_id>/participants/<int:participant_id>/"
 
@@ -24,8 +24,18 @@ urlpatterns = [
     path("tournaments/", tournament_views.tournament_list, name="tournament-list-page"),
     path("tournaments/<int:tournament_id>/", tournament_views.tournament_detail, name="tournament-page"),
     path(
+        "tournaments/<int:tournament_id>/memory-gap/",
+        tournament_memory.tournament_memory_gap,
+        name="tournament-memory-gap-page",
+    ),
+    path(
         "tournaments/<int:tournament_id>/windows/<int:window_index>/",
         tournament_views.tournament_window,
         name="tournament-window",
+    ),
+    path(
+        "tournaments/<int:tournament_id>/compare/",
+        tournament_compare.tournament_compare,
+        name="tournament-compare",
     ),
 ]

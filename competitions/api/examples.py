@@ -62,6 +62,24 @@ COMPETITION = {
     "started_at": None,
     "completed_at": None,
     "participant_count": 0,
+    "masked": False,
+    "real_symbols": ["BTC/USDT", "ETH/USDT"],
+    "real_start_time": "2025-01-01T00:00:00Z",
+    "real_end_time": "2025-01-08T00:00:00Z",
+    "masked_world": None,
+}
+# A masked replay (docs/memory.md): reads hold the masked world, with the way back.
+MASKED_COMPETITION = {
+    **COMPETITION,
+    "masked": True,
+    "symbols": ["ASSET_2", "ASSET_1"],
+    "start_time": "2234-05-07T00:00:00Z",
+    "end_time": "2234-05-14T00:00:00Z",
+    "masked_world": {
+        "symbols": {"ASSET_2": "BTC/USDT", "ASSET_1": "ETH/USDT"},
+        "price_scales": {"ASSET_2": "0.0025", "ASSET_1": "0.05"},
+        "shift_weeks": 10923,
+    },
 }
 
 COMPETITIONS_LIST = [response("a page", COMPETITION)]
@@ -69,7 +87,7 @@ COMPETITIONS_CREATE = [
     request("replay on Binance hourly data", COMPETITION_REQUEST),
     response("created", COMPETITION, "201"),
 ]
-COMPETITIONS_RETRIEVE = [response("a draft", COMPETITION)]
+COMPETITIONS_RETRIEVE = [response("a draft", COMPETITION), response("a masked replay", MASKED_COMPETITION)]
 COMPETITIONS_PARTIAL_UPDATE = [
     request("extend the end", {"end_time": "2025-01-15T00:00:00Z"}),
     response("updated", {**COMPETITION, "end_time": "2025-01-15T00:00:00Z"}),

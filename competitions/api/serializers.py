@@ -46,6 +46,13 @@ class CompetitionSerializer(ReadSerializer):
     )
     real_start_time = UtcDateTime(read_only=True, help_text="start_time in the real world (masked: shifted back)")
     real_end_time = UtcDateTime(read_only=True, help_text="end_time in the real world")
+    masked_world = serializers.SerializerMethodField(
+        help_text="A masked replay's way back to the real market, null when not masked: `symbols` masked -> real, "
+        "`price_scales` (masked price = real price x scale; masked quantity = real quantity / scale), "
+        "`shift_weeks` (masked time = real time + that many weeks). Rounds, snapshots, fills, positions, trades and "
+        "invocations of this competition hold the masked world the agents and the engine used; USD amounts are "
+        "the same in both worlds (docs/memory.md)"
+    )
 
     class Meta:
         model = Competition
@@ -80,6 +87,7 @@ class CompetitionSerializer(ReadSerializer):
             "real_symbols",
             "real_start_time",
             "real_end_time",
+            "masked_world",
             "market_time",
             "created_at",
             "started_at",
@@ -87,6 +95,17 @@ class CompetitionSerializer(ReadSerializer):
             "participant_count",
         ]
         read_only_fields = fields
+
+
+    def get_masked_world(self, competition) -> dict | None:
+        mask = competition.mask or {}
+        if not mask:
+            return None
+        return {
+            "symbols": dict(mask["symbols"]),
+            "price_scales": dict(mask.get("scales") or {}),
+            "shift_weeks": int(mask["shift_weeks"]),
+        }
 
 
 class CompetitionWriteSerializer(StrictSerializer):
@@ -182,6 +201,10 @@ class ParticipantSerializer(ReadSerializer):
         help_text="Where the cutoff comes from: a provider page (agents/model_registry.json) or "
         "llm_config.training_cutoff"
     )
+    training_cutoff_verified = serializers.SerializerMethodField(
+        help_text="true when the registry's cutoff was checked against the provider's own page; false for an "
+        "unchecked registry entry or a participant's own llm_config.training_cutoff; null when unknown"
+    )
 
     class Meta:
         model = Participant
@@ -198,6 +221,7 @@ class ParticipantSerializer(ReadSerializer):
             "joined_at",
             "training_cutoff",
             "training_cutoff_source",
+            "training_cutoff_verified",
         ]
         read_only_fields = fields
 
@@ -208,6 +232,10 @@ class ParticipantSerializer(ReadSerializer):
     def get_training_cutoff_source(self, participant) -> str | None:
         entry = participant_training_cutoff(participant)
         return entry.source if entry else None
+
+    def get_training_cutoff_verified(self, participant) -> bool | None:
+        entry = participant_training_cutoff(participant)
+        return entry.verified if entry else None
 
 
 class ParticipantRegisteredSerializer(ParticipantSerializer):

@@ -313,7 +313,9 @@ def test_participants_show_their_training_cutoff_and_its_source(client_with_key)
     }
 
     assert rows[known.pk]["training_cutoff"] == "2023-10-01"
-    assert rows[known.pk]["training_cutoff_source"].startswith("https://platform.openai.com/")
+    assert rows[known.pk]["training_cutoff_source"] == "https://developers.openai.com/api/docs/models/gpt-4o"
+    assert rows[known.pk]["training_cutoff_verified"] is True
     assert rows[overridden.pk]["training_cutoff"] == "2024-07"
     assert rows[overridden.pk]["training_cutoff_source"] == "llm_config.training_cutoff"
+    assert rows[overridden.pk]["training_cutoff_verified"] is False
     assert rows[baseline.pk]["training_cutoff"] is None

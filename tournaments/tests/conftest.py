@@ -75,3 +75,15 @@ def tournament_fields(**overrides) -> dict:
     }
     fields.update(overrides)
     return fields
+
+
+def played_tournament(**overrides):
+    """A tournament over the stored market (store_market first) started and played to the end by
+    one in-process worker: every run completed the way a worker completes it."""
+    from tournaments import runs, services
+
+    tournament = services.tournament_create(**tournament_fields(**overrides))
+    services.tournament_start(tournament_id=tournament.pk)
+    while (run := runs.run_claim(tournament_id=tournament.pk, owner="t")) is not None:
+        runs.run_execute(run_id=run.pk, owner="t")
+    return tournament

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 
 from tournaments.models import RunStatus, Tournament, TournamentEntry, TournamentRun, TournamentWindow
-from tournaments.results import STATISTICS_VERSION
+from tournaments.results import STATISTICS_VERSION, results_refresh
+from tournaments.runs import run_result_record
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -28,8 +29,9 @@ def _statistics(returns: list[float], is_baseline: bool) -> dict:
         "max_drawdown_pct": deepest, "cost_adjusted_return_pct": (equity - 1) * 100 - (0 if is_baseline else 0.01),
         "cost_usd": "0" if is_baseline else "0.00500000", "input_tokens": 0 if is_baseline else 1000 * len(returns),
         "output_tokens": 0 if is_baseline else 100 * len(returns), "invocations": len(returns),
-        "invalid_responses": 0, "actions_proposed": 3, "actions_rejected": 0, "latency_seconds_sum": 0.0,
-        "latency_samples": 0, "returns": [round(value, 12) for value in returns],
+        "invalid_responses": 0 if is_baseline else 1, "actions_proposed": 4, "actions_rejected": 0 if is_baseline else 1,
+        "latency_seconds_sum": 0.0 if is_baseline else 0.8 * len(returns),
+        "latency_samples": 0 if is_baseline else len(returns), "returns": [round(value, 12) for value in returns],
     }  # fmt: skip
 
 
@@ -42,10 +44,12 @@ def stored_tournament(
     seed: int = 1,
     running: int = 0,
     name: str = "Stored cup",
+    results: bool = True,
 ) -> Tournament:
     """A tournament whose runs are completed with stored results (the last `running` runs are
-    still running, with no result). Agent k drifts by k x 0.02 % a round; the last agent is a
-    buy-and-hold baseline."""
+    still running, with no result, claimed by "worker"). Agent k drifts by k x 0.02 % a round;
+    the last agent is a buy-and-hold baseline. With `results`, the tournament-level results are
+    stored as the worker completing the last run would have stored them."""
     rng = random.Random(seed)
     tournament = Tournament.objects.create(
         name=name, dataset="stored-1h", timeframe="1h", symbols=["BTC/USDT"], instances=instances, seed=seed,
@@ -77,6 +81,7 @@ def stored_tournament(
                         instance=instance,
                         seed=seed + instance,
                         status=RunStatus.RUNNING,
+                        claimed_by="worker",
                         rounds_done=rounds // 2,
                     )
                 )
@@ -101,4 +106,18 @@ def stored_tournament(
                         "statistics_version": STATISTICS_VERSION},
             ))  # fmt: skip
     TournamentRun.objects.bulk_create(runs)
+    if results:
+        results_refresh(tournament_id=tournament.pk)
     return tournament
+
+
+def run_finish(run: TournamentRun) -> bool:
+    """Complete a running run of a stored tournament the way a worker does (runs.run_result_record:
+    its result and the tournament's results in one commit), with the result of a completed run
+    of its window (or of any window): the same market, so the same kind of numbers."""
+    done = TournamentRun.objects.filter(tournament_id=run.tournament_id, status=RunStatus.COMPLETED)
+    source = done.filter(window_id=run.window_id).first() or done.first()
+    return run_result_record(
+        run=TournamentRun.objects.select_related("window").get(pk=run.pk), owner="worker", now=timezone.now(),
+        result=source.result, rounds_done=source.rounds_done, attempts=1,
+    )

@@ -20,7 +20,7 @@ def test_a_tournament_is_created_with_an_inline_lineup_whose_key_is_stored_encry
         "name": "Admin cup", "description": "", "dataset": market, "timeframe": "1h",
         "symbols": '["BTC/USDT"]', "rules": '{"fee_pct": "0"}',
         "windows_spec": '{"start": "%s", "count": 2, "length_minutes": 120}' % START.isoformat(),
-        "instances": "2", "seed": "3", "cache_mode": "read_write", "max_attempts": "3",
+        "instances": "2", "seed": "3", "cache_mode": "read_write", "max_attempts": "3", "in_sample": "exclude",
         **_inline_management("entries", 1), **_inline_management("windows", 0), **_inline_management("runs", 0),
         "entries-0-name": "GPT", "entries-0-llm_provider": "openai", "entries-0-llm_model": "gpt-4o-mini",
         "entries-0-llm_config": "{}", "entries-0-api_key": "sk-admin-secret",

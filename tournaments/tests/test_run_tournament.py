@@ -1,5 +1,6 @@
 """run_tournament executes every run exactly once, in one process or several, on SQLite
-(WAL, busy timeout, immediate transactions) and on PostgreSQL."""
+(WAL, busy timeout, immediate transactions) and on PostgreSQL, and the tournament's stored
+results end at the state of the last completed run."""
 
 import json
 import os
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from analytics.tournament import METRICS
 from competitions.models import Round
 from tournaments import services
-from tournaments.models import Tournament, TournamentRun
+from tournaments.models import Tournament, TournamentResults, TournamentRun
+from tournaments.results import results_state
 from tournaments.tests.conftest import START, store_market, tournament_fields
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -22,7 +25,13 @@ SIX_RUNS = {"windows_spec": {"start": START.isoformat(), "count": 3, "length_min
 
 def _runs_report(tournament_id: int) -> dict:
     runs = TournamentRun.objects.filter(tournament_id=tournament_id)
+    state = results_state(tournament_id)
     return {
+        # the tournament's results as the workers stored them, each against the final state
+        "stored_results": sorted(
+            [row.settings["metric"], row.runs_completed, row.last_finished_at == state.last_finished_at]
+            for row in TournamentResults.objects.filter(tournament_id=tournament_id)
+        ),
         "status": Tournament.objects.get(pk=tournament_id).status,
         "runs": [[r.status, r.attempts, r.claimed_by, r.rounds_done] for r in runs],
         "rounds_per_competition": [
@@ -39,6 +48,8 @@ def _assert_each_run_executed_once(report: dict, runs: int, workers: int) -> Non
     assert report["rounds_per_competition"] == [4] * runs
     assert [rounds for *_, rounds in report["runs"]] == [4] * runs
     assert len({owner for _, _, owner, _ in report["runs"]}) == workers
+    # runs completing at once in two processes: no older state stored over the last one
+    assert report["stored_results"] == sorted([metric, runs, True] for metric in METRICS)
 
 
 @pytest.mark.django_db(transaction=True)
