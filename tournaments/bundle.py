@@ -28,7 +28,7 @@ BUNDLE_FORMAT = "gauntlet.tournament-bundle"
 BUNDLE_VERSION = 1
 HEADER_FIELDS = (
     "name", "description", "rules", "dataset", "timeframe", "symbols", "windows_spec", "instances", "seed",
-    "cache_mode", "max_attempts",
+    "cache_mode", "max_attempts", "in_sample",
 )  # fmt: skip
 
 

@@ -147,16 +147,17 @@ def test_a_bundle_imported_into_an_empty_cache_replays_the_tournament_without_a_
 
     with respx.mock(using="httpx2", assert_all_called=False) as router:
         route = router.post(URL).mock(side_effect=_model_answers())
-        first = services.tournament_create(**_fields(instances=1))
+        first = services.tournament_create(**_fields(instances=1), in_sample="apart")
         services.tournament_start(tournament_id=first.pk, enqueue=False)
         _run_all(first.pk)
         exported = bundle.bundle_parse(bundle.bundle_lines(bundle.bundle_export(tournament_id=first.pk)))
+        assert exported["tournament"]["in_sample"] == "apart"  # how its results are read travels too
         assert len(exported["cache"]) == route.call_count == 8
         DecisionCacheEntry.objects.all().delete()  # "elsewhere": nothing recorded but the bundle
 
         copy, warnings = bundle.bundle_import(bundle=exported, cache_mode="read_only",
                                               api_keys={"Model": "sk-local"})
-        assert warnings == []
+        assert warnings == [] and copy.in_sample == "apart"
         services.tournament_start(tournament_id=copy.pk, enqueue=False)
         _run_all(copy.pk)
         assert route.call_count == 8
