@@ -45,3 +45,18 @@ def test_start_and_cancel_actions_and_the_progress_on_the_change_page(admin_clie
     admin_client.post(changelist, {"action": "cancel_tournaments", "_selected_action": [tournament.pk]})
     tournament.refresh_from_db()
     assert tournament.status == "cancelled"
+
+
+def test_an_inline_entry_with_a_key_in_its_config_is_refused(admin_client, market):
+    form = {
+        "name": "Leaky cup", "description": "", "dataset": market, "timeframe": "1h",
+        "symbols": '["BTC/USDT"]', "rules": "{}",
+        "windows_spec": '{"start": "%s", "count": 1, "length_minutes": 120}' % START.isoformat(),
+        "instances": "1", "seed": "3", "cache_mode": "read_write", "max_attempts": "3",
+        **_inline_management("entries", 1), **_inline_management("windows", 0), **_inline_management("runs", 0),
+        "entries-0-name": "GPT", "entries-0-llm_provider": "openai", "entries-0-llm_model": "gpt-4o-mini",
+        "entries-0-llm_config": '{"api_key": "sk-in-the-config"}',
+    }
+    response = admin_client.post("/admin/tournaments/tournament/add/", form)
+    assert response.status_code == 200 and "must not hold credentials" in response.content.decode()
+    assert not Tournament.objects.exists()
