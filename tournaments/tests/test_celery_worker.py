@@ -1,9 +1,9 @@
 """Real Celery workers on the "tournaments" queue play a tournament started through the service.
 
 Needs PostgreSQL and Redis (DATABASE_URL=postgres://... REDIS_URL=redis://.../n). Each worker
-is `celery -A gauntlet worker -Q tournaments` in its own subprocess (its own -n node name, the
-prefork pool with one process, so prefetch 1 and acks_late as configured) on pytest's test
-database; the tests are transactional so the workers see their rows. Model agents answer
+is `celery -A gauntlet worker -Q tournaments` in its own subprocess (its own -n node name;
+prefetch 1 and acks_late as configured; the prefork pool with one process, and in the first
+test a threads pool of two beside it) on pytest's test database; the tests are transactional so the workers see their rows. Model agents answer
 from bench/fake_llm_server.py served by this test process, which counts every request.
 
 "Invoked once" as in test_faults.py: an Invocation row is written only when the answer
@@ -48,7 +48,7 @@ def _database_url() -> str:
 class CeleryWorker:
     """One `celery worker` process group; its node name is in the owner of every run it claims."""
 
-    def __init__(self, log_dir: Path, extra_env: dict[str, str]):
+    def __init__(self, log_dir: Path, extra_env: dict[str, str], pool: str = "prefork", concurrency: int = 1):
         self.hostname = f"t-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_dir / f"{self.hostname}.log"
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gauntlet.settings", "DATABASE_URL": _database_url(),
@@ -56,7 +56,7 @@ class CeleryWorker:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "gauntlet", "worker", "-Q", "tournaments",
-                 "--pool", "prefork", "--concurrency", "1", "--hostname", self.hostname, "--without-heartbeat",
+                 "--pool", pool, "--concurrency", str(concurrency), "--hostname", self.hostname, "--without-heartbeat",
                  "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -97,15 +97,16 @@ def fake_llm():
 
 @pytest.fixture
 def celery_workers(postgres_only, tmp_path):
-    """start(n, **env) -> n workers answering a ping; every one is stopped (killed if need be) after the test."""
+    """start(pools, **env) -> one worker per (pool, concurrency), each answering a ping; every one
+    is stopped (killed if need be) after the test."""
     if not settings.REDIS_URL:
         pytest.skip("needs Redis for the Celery broker (set REDIS_URL)")
     with app.connection_for_write() as broker:  # tasks a killed earlier session left behind
         broker.default_channel.queue_purge("tournaments")
     started: list[CeleryWorker] = []
 
-    def start(count: int, **extra_env: str) -> list[CeleryWorker]:
-        workers = [CeleryWorker(tmp_path, extra_env) for _ in range(count)]
+    def start(pools: list[tuple[str, int]], **extra_env: str) -> list[CeleryWorker]:
+        workers = [CeleryWorker(tmp_path, extra_env, pool, concurrency) for pool, concurrency in pools]
         started.extend(workers)
         deadline = time.monotonic() + 60
         waiting = {w.hostname: w for w in workers}
@@ -177,7 +178,8 @@ def _assert_played_once(tournament: Tournament, fake_llm, lost_calls_allowed: in
 
 
 def test_two_celery_workers_share_a_started_tournament_and_play_each_run_once(celery_workers, fake_llm):
-    workers = celery_workers(2)
+    # the production default (prefork: a process per run) and TOURNAMENT_WORKER_POOL=threads
+    workers = celery_workers([("prefork", 1), ("threads", 2)])
     tournament = _start(fake_llm.base_url, windows=3)  # 6 runs
 
     _wait_until_over(tournament, workers, 90)
@@ -193,7 +195,7 @@ def test_a_celery_worker_killed_mid_run_leaves_its_run_to_the_other(celery_worke
     is resumed by the other worker: released once its lease runs out (tournament_runs_recover,
     here when the survivor finishes a run of the tournament) or redelivered by the broker after
     the visibility timeout, both shortened here."""
-    workers = celery_workers(2, TOURNAMENT_RUN_LEASE_SECONDS="5", CELERY_VISIBILITY_TIMEOUT_SECONDS="20",
+    workers = celery_workers([("prefork", 1), ("prefork", 1)], TOURNAMENT_RUN_LEASE_SECONDS="5", CELERY_VISIBILITY_TIMEOUT_SECONDS="20",
                              CELERY_UNACKED_RESTORE_SECONDS="1")
     tournament = _start(fake_llm.base_url, windows=2)  # 4 runs
 
