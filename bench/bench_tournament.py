@@ -16,10 +16,17 @@ Scratch database "gauntlet_bench_tournament" on DATABASE_URL's server, dropped a
 afresh; REDIS_URL (default redis://127.0.0.1:6379/3) is flushed of this bench's keys only.
 Needs both; without them it writes a result saying so and exits 0.
 
+Model-bound runs scale with concurrent runs rather than cores: a round waits L for its
+models and spends only a fraction of that on CPU, so threads per worker process (each one run
+at a time) add throughput beyond the core count until the CPU is busy. The default
+configurations are 1, 2 and 4 processes of one thread, then 2 processes x 4 threads.
+
 Run: python bench/bench_tournament.py [--runs 40] [--window-hours 168] [--latency 0.5]
-     [--workers 1,2,4] [--threads 1]
-A one-worker pass over 40 one-week runs takes about an hour (40 x 169 rounds x L); use
---runs 8 --window-hours 24 for a trial. Writes bench-results/tournament.json.
+     [--configs 1x1,2x1,4x1,2x4]   (or --workers 1,2,4 --threads 1,4 for every combination)
+A one-worker pass over 40 one-week runs takes over an hour (40 x 169 rounds x (L + a round's
+CPU)); use --runs 8 --window-hours 24 for a trial. Writes bench-results/tournament.json,
+rewritten after every configuration ("partial": true until the cached re-run is done), each
+row with the machine's load average before and after it (other jobs share the CPU).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,6 +59,7 @@ STRATEGIES = ["buy_and_hold", "momentum", "mean_reversion", "random", "flat"]
 START = datetime(2024, 10, 1, tzinfo=UTC)  # two weeks of shipped history before it
 INSTANCES = 2
 TARGET_SPEEDUP_AT_2 = 1.7
+DEFAULT_CONFIGS = "1x1,2x1,4x1,2x4"
 
 
 def postgres_url() -> str | None:
@@ -102,7 +111,8 @@ def run_parent(args) -> int:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, __file__, "--child", "--out", out.name, "--base-url", base_url,
                        "--runs", str(args.runs), "--window-hours", str(args.window_hours),
-                       "--latency", str(args.latency), "--workers", args.workers, "--threads", args.threads]
+                       "--latency", str(args.latency), "--configs", ",".join(f"{w}x{t}" for w, t in configs(args)),
+                       "--progress-file", str(RESULTS)]
             completed = subprocess.run(command, env=env, cwd=ROOT, check=False)
             if completed.returncode != 0:
                 log(f"the benchmark child failed (exit {completed.returncode})")
@@ -116,6 +126,17 @@ def run_parent(args) -> int:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print_summary(result)
     return 0
+
+
+def configs(args) -> list[tuple[int, int]]:
+    """(workers, threads) pairs in order: --configs as given, else every --workers x --threads."""
+    if args.configs:
+        pairs = []
+        for item in args.configs.split(","):
+            workers, _, threads = item.strip().partition("x")
+            pairs.append((int(workers), int(threads or 1)))
+        return pairs
+    return [(int(w), int(t)) for w in args.workers.split(",") if w for t in args.threads.split(",") if t]
 
 
 def print_summary(result: dict) -> None:
@@ -214,7 +235,11 @@ def measure(args, *, workers: int, threads: int, seed: int, cache_mode: str) -> 
 
     tournament = services.tournament_create(**tournament_fields(args, seed=seed, cache_mode=cache_mode))
     before = model_requests(args.base_url)
+    load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds = play(tournament.pk, workers, threads)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes, once joined
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     progress = selectors.tournament_progress(tournament.pk)
     if progress.runs_completed != progress.runs_total:
         raise RuntimeError(f"tournament {tournament.pk}: {progress.runs_completed}/{progress.runs_total} completed, "
@@ -225,6 +250,9 @@ def measure(args, *, workers: int, threads: int, seed: int, cache_mode: str) -> 
         "runs_per_minute": round(progress.runs_total / seconds * 60, 3),
         "rounds_per_second": round(progress.rounds_done / seconds, 2),
         "model_requests": model_requests(args.base_url) - before, "cache_hits": progress.cache_hits,
+        # CPU the worker processes used per round: what bounds throughput once model waits overlap
+        "worker_cpu_seconds": round(cpu, 1), "cpu_ms_per_round": round(cpu / max(progress.rounds_done, 1) * 1000, 1),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     log(f"{workers} worker(s) x {threads} thread(s): {row['runs_per_minute']:.2f} runs/min "
         f"in {seconds:.1f} s ({row['model_requests']} model requests, {row['cache_hits']} cache hits)")
@@ -245,29 +273,31 @@ def run_child(args) -> None:
     call_command("migrate", verbosity=0)
     call_command("load_datasets", "binance-1h", stdout=StringIO())
     limits_reset()
-    workers = [int(n) for n in args.workers.split(",") if n]
-    threads = [int(n) for n in args.threads.split(",") if n]
-    rows = []
-    for w in workers:
-        for t in threads:
-            rows.append(measure(args, workers=w, threads=t, seed=1000 * w + t, cache_mode="read_write"))
-    single = next((r for r in rows if r["workers"] == 1 and r["threads"] == 1), rows[0])
-    for row in rows:
-        row["speedup_vs_1_worker"] = round(row["runs_per_minute"] / single["runs_per_minute"], 2)
+    pairs = configs(args)
+    rows: list[dict] = []
+    setup = {"runs": args.runs, "rounds_per_run": args.window_hours + 1, "agents": 10, "model_agents": 5,
+             "latency_s": args.latency, "window_hours": args.window_hours, "database": "postgresql",
+             "redis": os.environ.get("REDIS_URL", "")}
+
+    def write(cached: dict | None) -> None:
+        single = next((r for r in rows if r["workers"] == 1 and r["threads"] == 1), rows[0] if rows else None)
+        for row in rows:
+            row["speedup_vs_1_worker"] = round(row["runs_per_minute"] / single["runs_per_minute"], 2)
+        at_two = next((r["speedup_vs_1_worker"] for r in rows if r["workers"] == 2 and r["threads"] == 1), None)
+        result = {"at": datetime.now(UTC).isoformat(), "setup": setup, "configurations": rows, "speedup_at_2_workers": at_two,
+                  "target_speedup_at_2_workers": TARGET_SPEEDUP_AT_2, "cached_rerun": cached,
+                  "partial": cached is None}
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        if cached is None and args.progress_file:  # what is measured so far survives an interrupted run
+            Path(args.progress_file).write_text(json.dumps(result, indent=2) + "\n")
+
+    for w, t in pairs:
+        rows.append(measure(args, workers=w, threads=t, seed=1000 * w + t, cache_mode="read_write"))
+        write(None)
     last = rows[-1]
     cached = measure(args, workers=last["workers"], threads=last["threads"],
                      seed=1000 * last["workers"] + last["threads"], cache_mode="read_only")
-    at_two = next((r["speedup_vs_1_worker"] for r in rows if r["workers"] == 2 and r["threads"] == 1), None)
-    result = {
-        "setup": {"runs": single["runs"], "rounds_per_run": args.window_hours + 1, "agents": 10, "model_agents": 5,
-                  "latency_s": args.latency, "window_hours": args.window_hours, "database": "postgresql",
-                  "redis": os.environ.get("REDIS_URL", "")},
-        "configurations": rows,
-        "speedup_at_2_workers": at_two,
-        "target_speedup_at_2_workers": TARGET_SPEEDUP_AT_2,
-        "cached_rerun": cached,
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write(cached)
 
 
 def main() -> int:
@@ -275,12 +305,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--window-hours", type=int, default=7 * 24)
     parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--threads", default="1", help="threads per worker process, comma-separated (e.g. 1,2)")
+    parser.add_argument("--configs", default="",
+                        help="workers x threads per worker, comma-separated, measured in this order "
+                             "(default 1x1,2x1,4x1,2x4 unless --workers/--threads are given)")
+    parser.add_argument("--workers", default="", help="worker processes, comma-separated (with --threads: every pair)")
+    parser.add_argument("--threads", default="1", help="threads per worker process, comma-separated (e.g. 1,4)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--progress-file", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.configs and not args.workers:
+        args.configs = DEFAULT_CONFIGS
     if args.child:
         run_child(args)
         return 0

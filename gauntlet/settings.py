@@ -203,7 +203,21 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {"tournaments.tasks.*": {"queue": "tournaments"}}
 # Redis redelivers a task not acknowledged within this time: it must exceed the longest
 # tournament run (docs/tournaments.md); a redelivery that comes early finds the run claimed.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 12 * 3600)}
+# Workers look for such tasks every CELERY_UNACKED_RESTORE_SECONDS (kombu's default ~100 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 12 * 3600),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 100),
+    "unacked_restore_throttle": 1,
+}
+# Once a minute, beat hands the runs of workers that vanished (their lease ran out) to others.
+CELERY_BEAT_SCHEDULE = {
+    "gauntlet: tournament runs of lost workers": {
+        "task": "tournaments.tasks.tournament_runs_recover_task", "schedule": 60.0, "options": {"expires": 55},
+    },
+}
+# Seconds a worker's claim on a tournament run lasts without a round finishing (renewed
+# after every round); after it, the run is another worker's to resume.
+TOURNAMENT_RUN_LEASE_SECONDS = env_int("TOURNAMENT_RUN_LEASE_SECONDS", 900)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Seconds a round runner's claim on a round lasts without renewal; after it a crashed
 # round may be resumed by another runner (renewed while agents are being awaited).

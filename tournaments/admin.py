@@ -28,6 +28,16 @@ class EntryForm(forms.ModelForm):
         model = TournamentEntry
         fields = ["name", "llm_provider", "llm_model", "llm_config"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and cleaned.get("name"):  # the API's checks: no key in llm_config, a known baseline
+            try:
+                fields = ("name", "llm_provider", "llm_model", "llm_config")
+                services.entry_check({key: cleaned.get(key) for key in fields})
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return cleaned
+
     def save(self, commit=True):
         entry = super().save(commit=False)
         if self.cleaned_data.get("api_key"):

@@ -1,7 +1,9 @@
 """Everything this app uses from the layers below it (competitions, agents, trading), in one
 place: a tournament drives ordinary replay competitions through their public services."""
 
+from agents.llm_config import llm_config_check
 from agents.models import Invocation
+from agents.providers.baselines import STRATEGIES as BASELINE_STRATEGIES
 from competitions.models import Competition, Participant, Round
 from competitions.rounds.replay import replay_run
 from competitions.rules import RULE_FIELDS
@@ -15,6 +17,7 @@ from competitions.services import (
 from trading.models import EquitySnapshot
 
 __all__ = [
+    "BASELINE_STRATEGIES",
     "Competition",
     "EquitySnapshot",
     "Invocation",
@@ -25,6 +28,7 @@ __all__ = [
     "competition_create",
     "competition_start",
     "leaderboard_get",
+    "llm_config_check",
     "participant_register",
     "replay_run",
 ]

@@ -59,11 +59,36 @@ def _expired_runs_fail(queryset, now: datetime) -> None:
     """A run whose worker vanished after its last allowed attempt fails instead of being retaken."""
     lost = queryset.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now,
                            attempts__gte=F("tournament__max_attempts"))
-    for run_id in lost.values_list("pk", flat=True):
-        TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
+    tournaments = set()
+    for run_id, tournament_id in lost.values_list("pk", "tournament_id"):
+        if TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
             status=RunStatus.FAILED, finished_at=now, lease_expires_at=None,
             error="the worker was lost (its lease expired) on the last allowed attempt",
-        )
+        ):
+            tournaments.add(tournament_id)
+    for tournament_id in tournaments:  # that may have been its last unfinished run
+        _tournament_complete_if_done(tournament_id)
+
+
+def runs_lost_release(*, tournament_id: int | None = None) -> list[int]:
+    """Runs whose worker vanished (still running, lease expired) go back to pending with the
+    reason, for their tasks to be sent again (a Celery task of a killed worker would otherwise
+    come back only after the broker's visibility timeout); the ids of those released. A run on
+    its last allowed attempt fails instead. Safe to call from any number of workers at once."""
+    now = timezone.now()
+    running = TournamentRun.objects.filter(tournament__status=Status.RUNNING)
+    if tournament_id is not None:
+        running = running.filter(tournament_id=tournament_id)
+    _expired_runs_fail(running, now)
+    released = []
+    for run_id in running.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True):
+        if TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
+            status=RunStatus.PENDING, claimed_by="", lease_expires_at=None,
+            error="the worker was lost (its lease expired); the run resumes on another",
+        ):
+            logger.warning("run %s: its worker was lost; released for another", run_id)
+            released.append(run_id)
+    return released
 
 
 def run_claim(*, owner: str, run_id: int | None = None, tournament_id: int | None = None) -> TournamentRun | None:

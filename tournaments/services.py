@@ -165,35 +165,46 @@ def _entries_check(entries: Any) -> list[dict]:
     names: set[str] = set()
     checked = []
     for position, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise DomainError(f"entry {position} must be an object", field="entries")
-        unknown = set(entry) - ENTRY_FIELDS
-        if unknown:
-            raise DomainError(f"entry {position}: unknown field(s) {sorted(unknown)}", field="entries")
-        name = str(entry.get("name") or "").strip()
-        if not name or len(name) > 100:
-            raise DomainError(f"entry {position}: name must be 1 to 100 characters", field="entries")
-        if name in names:
-            raise DomainError(f"entry {position}: the name {name!r} repeats", field="entries")
-        names.add(name)
-        provider = entry.get("llm_provider")
-        if provider not in ports.Participant.Provider.values:
-            raise DomainError(
-                f"entry {name!r}: unknown llm_provider {provider!r}; choose from {ports.Participant.Provider.values}",
-                field="entries",
-            )
-        model = str(entry.get("llm_model") or "").strip()
-        if not model:
-            raise DomainError(f"entry {name!r}: llm_model must not be empty", field="entries")
-        config = entry.get("llm_config") or {}
-        if not isinstance(config, dict):
-            raise DomainError(f"entry {name!r}: llm_config must be a JSON object", field="entries")
-        api_key = entry.get("api_key")
-        if api_key is not None and not isinstance(api_key, str):
-            raise DomainError(f"entry {name!r}: api_key must be a string", field="entries")
-        checked.append({"name": name, "llm_provider": provider, "llm_model": model, "llm_config": config,
-                        "api_key": api_key or ""})
+        checked.append(entry_check(entry, position=position))
+        if checked[-1]["name"] in names:
+            raise DomainError(f"entry {position}: the name {checked[-1]['name']!r} repeats", field="entries")
+        names.add(checked[-1]["name"])
     return checked
+
+
+def entry_check(entry: Any, *, position: int = 0) -> dict:
+    """One agent of a lineup, cleaned, or a DomainError (field "entries") saying what is wrong."""
+    if not isinstance(entry, dict):
+        raise DomainError(f"entry {position} must be an object", field="entries")
+    unknown = set(entry) - ENTRY_FIELDS
+    if unknown:
+        raise DomainError(f"entry {position}: unknown field(s) {sorted(unknown)}", field="entries")
+    name = str(entry.get("name") or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError(f"entry {position}: name must be 1 to 100 characters", field="entries")
+    provider = entry.get("llm_provider")
+    if provider not in ports.Participant.Provider.values:
+        raise DomainError(
+            f"entry {name!r}: unknown llm_provider {provider!r}; choose from {ports.Participant.Provider.values}",
+            field="entries",
+        )
+    model = str(entry.get("llm_model") or "").strip()
+    if not model:
+        raise DomainError(f"entry {name!r}: llm_model must not be empty", field="entries")
+    config = entry.get("llm_config") or {}
+    if not isinstance(config, dict):
+        raise DomainError(f"entry {name!r}: llm_config must be a JSON object", field="entries")
+    try:  # refused here, not when the runs register it: a draft never stores a key in its config
+        ports.llm_config_check(config, field=f"entry {name!r}: llm_config")
+    except DomainError as exc:
+        raise DomainError(exc.message, field="entries") from exc
+    if provider == "baseline" and model not in ports.BASELINE_STRATEGIES:
+        raise DomainError(f"entry {name!r}: unknown baseline strategy {model!r}; choose from "
+                          f"{list(ports.BASELINE_STRATEGIES)}", field="entries")
+    api_key = entry.get("api_key")
+    if api_key is not None and not isinstance(api_key, str):
+        raise DomainError(f"entry {name!r}: api_key must be a string", field="entries")
+    return {"name": name, "llm_provider": provider, "llm_model": model, "llm_config": config, "api_key": api_key or ""}
 
 
 def _entries_replace(tournament: Tournament, entries: list[dict]) -> None:

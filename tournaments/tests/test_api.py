@@ -57,6 +57,24 @@ def test_a_draft_is_created_read_changed_and_refused_when_its_rules_are_wrong(ap
     assert APIClient().post("/api/v1/tournaments", _body(), format="json").status_code == 401
 
 
+def test_a_lineup_with_a_key_in_its_config_or_an_unknown_baseline_is_refused_and_nothing_stored(api, market):
+    hold = {"name": "Hold", "llm_provider": "baseline", "llm_model": "buy_and_hold"}
+    for entry, reason in (
+        ({"name": "Leaky", "llm_provider": "openai", "llm_model": "gpt", "llm_config": {"api_key": "sk-secret"}},
+         "must not hold credentials"),
+        ({"name": "Typo", "llm_provider": "baseline", "llm_model": "buy_and_hodl"}, "unknown baseline strategy"),
+        ({"name": "Pricey", "llm_provider": "openai", "llm_model": "gpt", "llm_config": {"pricing": "free"}},
+         "pricing"),
+    ):
+        created = api.post("/api/v1/tournaments", {**_body(), "entries": [hold, entry]}, format="json")
+        assert created.status_code == 400 and reason in created.json()["entries"][0], created.json()
+    assert not Tournament.objects.exists()
+    draft = api.post("/api/v1/tournaments", _body(), format="json").json()
+    leaky = {"name": "Leaky", "llm_provider": "openai", "llm_model": "gpt", "llm_config": {"api_key": "sk-secret"}}
+    changed = api.patch(f"/api/v1/tournaments/{draft['id']}", {"entries": [hold, leaky]}, format="json")
+    assert changed.status_code == 400 and "sk-secret" not in json.dumps(api.get(f"/api/v1/tournaments/{draft['id']}").json())
+
+
 def test_start_runs_export_and_the_draft_only_doors_close(api, market):
     tid = api.post("/api/v1/tournaments", _body(instances=1), format="json").json()["id"]
     started = api.post(f"/api/v1/tournaments/{tid}/start")

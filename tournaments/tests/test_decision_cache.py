@@ -162,3 +162,27 @@ def test_a_bundle_imported_into_an_empty_cache_replays_the_tournament_without_a_
         _run_all(copy.pk)
         assert route.call_count == 8
     assert _fingerprint(copy.pk) == _fingerprint(first.pk)
+
+
+def test_adding_a_model_to_a_played_tournament_pays_only_for_that_models_calls(market):
+    newcomer = {**MODEL_ENTRY, "name": "Newcomer", "llm_model": "local-13b"}
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        first = services.tournament_create(**_fields())
+        services.tournament_start(tournament_id=first.pk, enqueue=False)
+        _run_all(first.pk)
+        assert route.call_count == 16
+
+        # the same tournament (name, rules, windows, seed) with one more entry in its lineup
+        wider = services.tournament_create(**tournament_fields(rules={}, entries=scripted_lineup() + [MODEL_ENTRY, newcomer]))
+        services.tournament_start(tournament_id=wider.pk, enqueue=False)
+        _run_all(wider.pk)
+        asked = [json.loads(call.request.content)["model"] for call in route.calls[16:]]
+    assert asked == ["local-13b"] * 16
+    assert selectors.tournament_progress(wider.pk).cache_hits == 16
+
+    def model_trades(tournament_id: int) -> dict:  # the cached model's fills and marks, run by run
+        return {key: [row for row in print_["fills"] + print_["equity"] if row[0] == "Model"]
+                for key, print_ in _fingerprint(tournament_id).items()}
+
+    assert model_trades(wider.pk) == model_trades(first.pk)

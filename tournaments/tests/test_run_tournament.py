@@ -56,10 +56,13 @@ def _assert_each_run_executed_once(report: dict, runs: int, workers: int) -> Non
 def test_one_worker_runs_a_draft_to_the_end_and_prints_progress(market):
     tournament = services.tournament_create(**tournament_fields())
     out = StringIO()
-    call_command("run_tournament", str(tournament.pk), stdout=out)
+    call_command("run_tournament", str(tournament.pk), "--interval", "0.05", stdout=out)
     output = out.getvalue()
     assert "tournament %s started" % tournament.pk in output
     assert "runs 4/4" in output and "rounds 20/20" in output and "cache hits 0" in output
+    # the progress is shown while the one worker plays, not only at the end
+    lines = [line for line in output.splitlines() if line.startswith("runs ")]
+    assert len(lines) >= 2 and "ETA" in lines[0] and "/s" in lines[0] and "LLM $" in lines[0]
     assert Tournament.objects.get(pk=tournament.pk).status == "completed"
     # a second call has nothing left to do
     with pytest.raises(CommandError, match="completed"):

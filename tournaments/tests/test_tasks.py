@@ -1,14 +1,18 @@
 """The Celery door: one task per run, on the tournaments queue, idempotent and late-acked."""
 
+import os
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from competitions.models import Round
 from gauntlet.celery import app
 from tournaments import runs, services
 from tournaments.models import TournamentRun
-from tournaments.tasks import tournament_run_task
+from tournaments.tasks import tournament_run_task, tournament_runs_recover_task
 from tournaments.tests.conftest import START, tournament_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +71,60 @@ def test_a_failed_attempt_is_retried_and_the_last_one_fails_with_its_reason(mark
         assert tournament_run_task.apply(args=[run.pk], throw=True).get() == "failed"
     run.refresh_from_db()
     assert (run.status, run.attempts, run.error) == ("failed", 2, "OSError: disk full")
+
+
+def _lease_ends(run: TournamentRun) -> None:
+    TournamentRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_the_run_of_a_lost_worker_is_released_and_sent_again_once_its_lease_ends(market):
+    tournament = services.tournament_create(**tournament_fields())
+    services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+    lost = runs.run_claim(tournament_id=tournament.pk, owner="celery:gone@host:1:task")
+    alive = runs.run_claim(tournament_id=tournament.pk, owner="celery:busy@host:2:task")
+    with mock.patch.object(tournament_run_task, "delay") as delay:
+        assert tournament_runs_recover_task.apply().get() == []  # leases still running: nothing to do
+        _lease_ends(lost)
+        assert tournament_runs_recover_task.apply().get() == [lost.pk]
+        assert tournament_runs_recover_task.apply().get() == []  # sent once, not once a minute
+    assert [call.args for call in delay.call_args_list] == [(lost.pk,)]
+    lost.refresh_from_db()
+    assert (lost.status, lost.claimed_by, lost.attempts) == ("pending", "", 1)
+    assert "worker was lost" in lost.error
+    assert TournamentRun.objects.get(pk=alive.pk).status == "running"
+    # the next worker resumes it: the lost attempt counts
+    assert runs.run_claim(run_id=lost.pk, owner="celery:other@host:3:task").attempts == 2
+
+
+def test_a_lost_run_on_its_last_attempt_fails_and_completes_the_tournament(market):
+    tournament = services.tournament_create(**tournament_fields(**ONE_RUN, max_attempts=1))
+    services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+    run = runs.run_claim(tournament_id=tournament.pk, owner="celery:gone@host:1:task")
+    _lease_ends(run)
+    with mock.patch.object(tournament_run_task, "delay") as delay:
+        assert tournament_runs_recover_task.apply().get() == []
+    assert not delay.called
+    run.refresh_from_db()
+    assert run.status == "failed" and "last allowed attempt" in run.error
+    tournament.refresh_from_db()
+    assert tournament.status == "completed"
+
+
+def test_a_finished_task_recovers_the_lost_runs_of_its_tournament(market):
+    tournament = services.tournament_create(**tournament_fields())
+    services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+    lost = runs.run_claim(tournament_id=tournament.pk, owner="celery:gone@host:1:task")
+    _lease_ends(lost)
+    mine = TournamentRun.objects.filter(tournament=tournament, status="pending").first()
+    with mock.patch.object(tournament_run_task, "delay") as delay:
+        assert tournament_run_task.apply(args=[mine.pk]).get() == "completed"
+    assert [call.args for call in delay.call_args_list] == [(lost.pk,)]
+    mine.refresh_from_db()
+    assert mine.claimed_by.startswith("celery:") and f":{os.getpid()}:" in mine.claimed_by
+
+
+def test_beat_runs_the_recovery_once_a_minute_on_the_tournaments_queue():
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tournament_runs_recover_task.name)
+    assert entry["schedule"] <= 60
+    route = app.amqp.router.route({}, tournament_runs_recover_task.name, args=(), kwargs={})
+    assert route["queue"].name == "tournaments"

@@ -80,7 +80,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         first = selectors.tournament_progress(tournament_id)
         if workers == 1:
-            self._run_here(tournament_id, started, first.rounds_done)
+            self._run_here(tournament_id, interval, started, first.rounds_done)
         else:
             self._run_in_processes(tournament_id, workers, interval, started, first.rounds_done)
         progress = selectors.tournament_progress(tournament_id)
@@ -98,11 +98,28 @@ class Command(BaseCommand):
         if progress.runs_failed:
             raise CommandError(f"{progress.runs_failed} run(s) failed")
 
-    def _run_here(self, tournament_id: int, started: float, rounds_before: int) -> None:
+    def _run_here(self, tournament_id: int, interval: float, started: float, rounds_before: int) -> None:
+        """One worker in this process. It shows the progress itself, between rounds (asked
+        whether to stop after each one), on its own database connection: on SQLite a second
+        connection would only wait for the worker's write lock."""
         stop = threading.Event()
-        previous = signal.signal(signal.SIGINT, lambda *a: stop.set())
+        shown = {"at": time.monotonic()}
+
+        class Stopping:  # work()'s stop event, showing the progress every `interval` seconds
+            @staticmethod
+            def is_set() -> bool:
+                if time.monotonic() - shown["at"] >= interval:
+                    self._show(selectors.tournament_progress(tournament_id), started, rounds_before)
+                    shown["at"] = time.monotonic()
+                return stop.is_set()
+
+        def request_stop(signum, frame):
+            stop.set()
+            self.stderr.write("\nstopping after the current round (the run resumes next time)")
+
+        previous = signal.signal(signal.SIGINT, request_stop)
         try:
-            work(tournament_id, stop)
+            work(tournament_id, Stopping())
         finally:
             signal.signal(signal.SIGINT, previous)
 
