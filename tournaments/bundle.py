@@ -21,6 +21,7 @@ from agents import cache as decision_cache
 from gauntlet.errors import DomainError
 
 from . import ports, services
+from .in_sample import in_sample_report
 from .models import RunStatus, Tournament, TournamentRun
 from .results import finite_or_none
 
@@ -223,12 +224,14 @@ AGENT_RESULT_COLUMNS = [
     "run_id", "window", "instance", "agent", "is_baseline", "return_pct", "sharpe", "max_drawdown_pct",
     "cost_adjusted_return_pct", "cost_usd", "input_tokens", "output_tokens", "invocations", "invalid_responses",
     "actions_proposed", "actions_rejected", "latency_seconds_sum", "latency_samples", "rounds",
-    "benchmark_return_pct",
+    "benchmark_return_pct", "in_sample",
 ]  # fmt: skip
 
 
 def agent_result_rows(tournament_id: int) -> list[dict]:
-    """One row per completed run and agent, as stored (one query): a tidy frame for pandas."""
+    """One row per completed run and agent, as stored: a tidy frame for pandas. `in_sample`:
+    the window starts before the agent's training cutoff (None: its cutoff is unknown)."""
+    memory = in_sample_report(tournament_id=tournament_id).agents
     rows = []
     for run_id, window, instance, result in (
         TournamentRun.objects.filter(tournament_id=tournament_id, status=RunStatus.COMPLETED)
@@ -244,8 +247,15 @@ def agent_result_rows(tournament_id: int) -> list[dict]:
                 **{column: stats.get(column) for column in AGENT_RESULT_COLUMNS[6:18]},
                 "rounds": len(stats.get("returns") or ()) if stats else None,
                 "benchmark_return_pct": (result or {}).get("benchmark_return_pct"),
+                "in_sample": _in_sample(memory.get(participant["name"]), window),
             })  # fmt: skip
     return rows
+
+
+def _in_sample(memory, window: int) -> bool | None:
+    if memory is None or memory.status == "unknown":
+        return None
+    return window in memory.in_sample_windows
 
 
 AGENT_SUMMARY_COLUMNS = [

@@ -131,6 +131,12 @@ def test_the_api_says_what_was_left_out_and_why_and_refuses_an_unknown_mode(api)
     rows = {row["agent"]: row for row in api.get(export, {"what": "agents", "in_sample": "include"}).json()}
     assert rows["Memory"]["windows"] == 16
     assert api.get(export, {"what": "agents", "in_sample": "never"}).status_code == 400
+    # per run and agent: each row says whether its window was in-sample for that agent
+    flags = {}
+    for row in api.get(export, {"what": "agent_runs"}).json():
+        flags.setdefault(row["agent"], set()).add((row["window"], row["in_sample"]))
+    assert {window for window, flag in flags["Memory"] if flag} == set(IN_SAMPLE)
+    assert {flag for _, flag in flags["Hold"]} == {False}  # a baseline is code: it remembers nothing
 
 
 def test_the_setting_can_change_after_the_start_and_becomes_the_default(api):
