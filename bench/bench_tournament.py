@@ -24,7 +24,7 @@ configurations are 1, 2 and 4 processes of one thread, then 2 processes x 4 thre
 Run: python bench/bench_tournament.py [--runs 40] [--window-hours 168] [--latency 0.5]
      [--configs 1x1,2x1,4x1,2x4]   (or --workers 1,2,4 --threads 1,4 for every combination)
 A one-worker pass over 40 one-week runs takes over an hour (40 x 169 rounds x (L + a round's
-CPU)); use --runs 8 --window-hours 24 for a trial. Writes bench-results/tournament.json,
+CPU)), the whole default about 2 h 15 min on 2 cores; use --runs 8 --window-hours 24 for a trial. Writes bench-results/tournament.json,
 rewritten after every configuration ("partial": true until the cached re-run is done), each
 row with the machine's load average before and after it (other jobs share the CPU).
 """
@@ -148,7 +148,8 @@ def print_summary(result: dict) -> None:
               f"({row['seconds']:.1f} s, {row['model_requests']} model requests), "
               f"speedup {row['speedup_vs_1_worker']:.2f}")
     cached = result["cached_rerun"]
-    print(f"  cached re-run ({cached['workers']} workers): {cached['runs_per_minute']:.2f} runs/min, "
+    print(f"  cached re-run ({cached['workers']} worker(s) x {cached['threads']} thread(s)): "
+          f"{cached['runs_per_minute']:.2f} runs/min, "
           f"{cached['model_requests']} model requests, {cached['cache_hits']} cache hits")
     at_two = result.get("speedup_at_2_workers")
     if at_two is not None:

@@ -10,7 +10,8 @@ Run: python bench/run_all.py [--only rounds,engine] [--skip pages]
 bench_tournament_pages.py (name "tournament_pages") is found like the others: every
 bench_*.py here is registered by its file name.
 Arguments for one benchmark come from BENCH_<NAME>_ARGS, e.g. the tournament bench (40 one-week
-runs by default, about an hour at one worker) as a trial:
+runs by default at 1x1, 2x1, 4x1 and 2x4 workers x threads, then a cached re-run: over two
+hours on 2 cores, the one-worker pass alone over an hour) as a trial:
     BENCH_TOURNAMENT_ARGS="--runs 8 --window-hours 24" python bench/run_all.py --only tournament
 """
 
