@@ -13,9 +13,11 @@ answers a miss with an error (the agent holds). Absent or "off": no lookup at al
 database access from invoke_agent.
 
 Only answers the provider gave successfully are recorded: an error or a timeout is asked
-again next time. Lookups run on the round's agent threads (each closes its own database
-connection afterwards, so the short-lived threads leave none open); answers are stored by
-agents.services.invocations_record on the round's own thread, with the invocation rows.
+again next time. Both ends run on the round's own thread and database connection: the
+lookup (`recorded_answer`) before any model is asked, so only misses go out to the agent
+threads, which never touch the database; the store (`answers_store`) with the invocation
+rows (agents.services.invocations_record). A lookup cannot then depend on what another
+thread holds locked, and a hit is a hit on every database and every worker pool.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
@@ -71,11 +72,6 @@ def context_key(*, provider: str, model: str, config: dict | None, context: Agen
     )
 
 
-def _release_thread_connection() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        connections.close_all()
-
-
 def cached_response(key: str) -> AgentResponse | None:
     """The recorded answer for `key`, or None. A database error counts as a miss: the cache
     must never be the reason an agent could not answer."""
@@ -84,8 +80,6 @@ def cached_response(key: str) -> AgentResponse | None:
     except DatabaseError as exc:
         logger.warning("decision cache lookup failed, treated as a miss: %s", exc)
         found = None
-    finally:
-        _release_thread_connection()
     if found is None:
         return None
     raw_text, structured, input_tokens, output_tokens = found
@@ -147,21 +141,29 @@ def answers_store(answers) -> int:
     return len(entries)
 
 
-def decide(agent: Any, *, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse:
-    """agent.decide(context), through the cache when the participant's config asks for it.
-    A miss is asked of the model and carries its key, so the recorder stores the answer."""
+def recorded_answer(*, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse | None:
+    """What the cache answers for this question, on the caller's thread and connection:
+    the recorded answer on a hit; on a read_only miss an error that says the model was not
+    called; None when the model is to be asked (cache off, or a read_write miss)."""
     mode = cache_mode(config)
     if mode == MODE_OFF:
-        return agent.decide(context)
+        return None
     key = context_key(provider=provider, model=model, config=config, context=context)
     hit = cached_response(key)
-    if hit is not None:
+    if hit is not None or mode == MODE_READ_WRITE:
         return hit
-    if mode == MODE_READ_ONLY:
-        return AgentResponse(
-            raw_text="", status=STATUS_ERROR,
-            error=f"decision cache miss in read_only mode (key {key[:16]}): the model was not called",
-        )
+    return AgentResponse(
+        raw_text="", status=STATUS_ERROR,
+        error=f"decision cache miss in read_only mode (key {key[:16]}): the model was not called",
+    )
+
+
+def decide(agent: Any, *, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse:
+    """agent.decide(context), once `recorded_answer` had nothing: with the cache on, the
+    answer carries its key, so the recorder stores it. No database access."""
+    if cache_mode(config) == MODE_OFF:
+        return agent.decide(context)
+    key = context_key(provider=provider, model=model, config=config, context=context)
     return _with_key(agent.decide(context), key)
 
 

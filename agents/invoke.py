@@ -82,20 +82,44 @@ def invoke_agent(
     config: dict | None,
     api_key: str | None,
     context: AgentContext,
+    cache_checked: bool = False,
 ) -> AgentOutcome:
-    """Call one agent for one round and turn whatever it says into a validated Decision."""
+    """Call one agent for one round and turn whatever it says into a validated Decision.
+
+    With the decision cache on, the cache is asked first (`answer_from_cache`) unless the
+    caller already did (`cache_checked`, the round does it on its own thread so that the
+    model threads never touch the database)."""
     config = dict(config or {})
-    rules = context.rules.decision_rules()
+    if not cache_checked:
+        cached = answer_from_cache(provider=provider, model=model, config=config, context=context)
+        if cached is not None:
+            return cached
     try:
         agent = agent_for(provider, model=model, config=config, api_key=api_key)
     except KeyError:
         response = AgentResponse(raw_text="", status=STATUS_ERROR, error=f"unknown provider {provider!r}")
         return AgentOutcome(STATUS_ERROR, hold_decision(), response, error=response.error)
     try:
-        # decision cache (agents.cache): a recorded answer stands in for the call when the config opts in
         response = decision_cache.decide(agent, provider=provider, model=model, config=config, context=context)
     except Exception as exc:  # a provider must never crash the round
         response = AgentResponse(raw_text="", status=STATUS_ERROR, error=f"{type(exc).__name__}: {exc}")
+    return _outcome(provider=provider, model=model, config=config, context=context, response=response)
+
+
+def answer_from_cache(*, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentOutcome | None:
+    """The decision cache's answer (agents.cache.recorded_answer) as an outcome, through the
+    same checks and parser as a model's; None when the model has to be asked. Runs on the
+    caller's thread and database connection."""
+    config = dict(config or {})
+    # a database error is a miss (agents.cache.cached_response): the model is asked instead
+    response = decision_cache.recorded_answer(provider=provider, model=model, config=config, context=context)
+    if response is None:
+        return None
+    return _outcome(provider=provider, model=model, config=config, context=context, response=response)
+
+
+def _outcome(*, provider: str, model: str, config: dict, context: AgentContext, response: AgentResponse) -> AgentOutcome:
+    rules = context.rules.decision_rules()
     # Whatever the provider returned is made storable before anything reads it.
     response = response_admit(response)
     notes = tuple(response.notes)
@@ -222,4 +246,4 @@ def provider_config_warnings(provider: str, model: str, config: dict | None, has
     return warnings
 
 
-__all__ = ["AgentOutcome", "invoke_agent", "provider_config_warnings", "INVOCATION_STATUSES", "REGISTRY"]
+__all__ = ["AgentOutcome", "answer_from_cache", "invoke_agent", "provider_config_warnings", "INVOCATION_STATUSES", "REGISTRY"]

@@ -14,7 +14,7 @@ from django.db import DatabaseError, transaction
 
 from agents.context import AgentContext
 from agents.decision import hold_decision
-from agents.invoke import AgentOutcome, answers_in_process, invoke_agent
+from agents.invoke import AgentOutcome, answer_from_cache, answers_in_process, invoke_agent
 from agents.models import Invocation
 from agents.selectors import structured_output_capabilities_load
 from agents.providers.base import DEFAULT_TIMEOUT_SECONDS, AgentResponse, config_with_defaults
@@ -47,6 +47,8 @@ def agents_invoke(
     this thread while the models think, from the same snapshot and through the same
     parser, so the round's wall time still tracks the slowest model. So do models answered
     only from the decision cache (read_only): one indexed lookup on this thread's connection.
+    The other models' cache lookups are made here too, before any is asked, so a hit never
+    waits on a thread and the agent threads never touch the database.
     """
     recorded = Recorded()
 
@@ -56,6 +58,13 @@ def agents_invoke(
     keys = {p.pk: p.api_key() for p in pending}
     models = [p for p in pending if not answers_in_process(p.llm_provider, p.llm_config)]
     built_in = [p for p in pending if answers_in_process(p.llm_provider, p.llm_config)]
+    answers = []
+    for participant in list(models):
+        cached = answer_from_cache(provider=participant.llm_provider, model=participant.llm_model,
+                                   config=participant.llm_config, context=contexts[participant.pk])
+        if cached is not None:
+            answers.append((participant, cached))
+            models.remove(participant)
     if models:
         # what each (server, model) accepted for structured output, as stored now: a row deleted
         # in the admin (to have a server tested again) is noticed by every running worker
@@ -66,11 +75,10 @@ def agents_invoke(
     for participant in models:
         future = pool.submit(
             _timed_invoke, participant.llm_provider, participant.llm_model, participant.llm_config,
-            keys[participant.pk], contexts[participant.pk],
+            keys[participant.pk], contexts[participant.pk], True,
         )
         futures[future] = participant
     try:
-        answers = []
         for participant in built_in:
             outcome, _ = _timed_invoke(
                 participant.llm_provider, participant.llm_model, participant.llm_config,
@@ -162,9 +170,10 @@ def _unstorable(answer: InvocationAnswer, reason: str) -> InvocationAnswer:
     return replace(answer, context=context, outcome=outcome)
 
 
-def _timed_invoke(provider, model, config, api_key, context) -> tuple[AgentOutcome, float]:
+def _timed_invoke(provider, model, config, api_key, context, cache_checked=False) -> tuple[AgentOutcome, float]:
     started = time.perf_counter()
-    outcome = invoke_agent(provider=provider, model=model, config=config, api_key=api_key, context=context)
+    outcome = invoke_agent(provider=provider, model=model, config=config, api_key=api_key, context=context,
+                           cache_checked=cache_checked)
     return outcome, time.perf_counter() - started
 
 

@@ -186,3 +186,66 @@ def test_adding_a_model_to_a_played_tournament_pays_only_for_that_models_calls(m
                 for key, print_ in _fingerprint(tournament_id).items()}
 
     assert model_trades(wider.pk) == model_trades(first.pk)
+
+
+def test_cache_lookups_run_on_the_rounds_own_thread_never_on_the_model_threads(market, monkeypatch):
+    """A lookup on an agent thread would open a connection of its own and could meet a lock
+    another holds (SQLite's shared cache answers "table is locked" at once): a hit would turn
+    into a miss, a paid call and, in read_only, an error. The round looks up itself."""
+    import threading
+
+    threads = []
+    read = decision_cache._entry_read
+
+    def spying_read(key):
+        threads.append(threading.current_thread())
+        return read(key)
+
+    monkeypatch.setattr(decision_cache, "_entry_read", spying_read)
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        for _ in range(2):  # the second time every answer is a hit
+            tournament = services.tournament_create(**_fields(instances=1, windows_spec={
+                "start": START.isoformat(), "count": 1, "length_minutes": 120}))
+            services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+            _run_all(tournament.pk)
+    assert route.call_count == 2
+    assert len(threads) == 4 and set(threads) == {threading.current_thread()}
+    hits = Invocation.objects.filter(round__competition__tournament_run__tournament=tournament, cached=True)
+    assert hits.count() == 2
+
+
+def test_a_cached_rerun_on_a_worker_thread_keeps_its_connection(market):
+    """Celery's threads pool and the in-process runner run rounds off the main thread; a
+    read_only re-run answers there, inside the batch's transaction, and must not lose the
+    connection that holds it."""
+    import threading
+
+    from django.db import connection
+
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        route = router.post(URL).mock(side_effect=_model_answers())
+        # a baseline and a model: answered in process on a re-run, its rounds run in batches
+        lineup = [{"name": "Hold", "llm_provider": "baseline", "llm_model": "buy_and_hold"}, MODEL_ENTRY]
+        fields = tournament_fields(rules={}, entries=lineup, instances=1)
+        first = services.tournament_create(**fields)
+        services.tournament_start(tournament_id=first.pk, enqueue=False)
+        _run_all(first.pk)
+        again = services.tournament_create(**{**fields, "cache_mode": "read_only"})
+        services.tournament_start(tournament_id=again.pk, enqueue=False)
+        failures = []
+
+        def work():
+            try:
+                _run_all(again.pk)
+            except Exception as exc:  # noqa: BLE001  (reported to the test's thread)
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join(120)
+        assert route.call_count == 8
+    assert failures == []
+    assert _fingerprint(again.pk) == _fingerprint(first.pk)
