@@ -3,7 +3,8 @@
 `ROUND_RUNNER=celery` (the default when a broker is configured): beat fires live rounds,
 tasks run replays and triggered rounds. `ROUND_RUNNER=inprocess` (the default without
 Redis): `InProcessRunner` does beat's and the worker's job on one background thread, with
-the very same services, so the demo needs nothing but Python.
+the very same services, so the demo needs nothing but Python. Apps above this one hand it
+their own background work as `InProcessJob`s (tournaments plays its runs that way).
 
 What a runner runs (the next round now, the live round due) is in rounds/trigger.py,
 shared with competitions.tasks; the heartbeat is gauntlet.heartbeat.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Protocol
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -80,8 +82,31 @@ def _replay_in_thread(competition_id: int) -> None:
         close_old_connections()
 
 
+class InProcessJob(Protocol):
+    """Background work an app above this one gives the in-process runner (registered with
+    `in_process_job_register`, from the app's ready())."""
+
+    def step(self) -> None:
+        """Called on every tick of the runner; returns at once (long work goes on a thread of its own)."""
+
+    def competitions_owned(self) -> set[int]:
+        """Active competitions this job plays itself: the runner does not pace their rounds."""
+
+    def stop(self) -> None:
+        """Stop after the current round, handing back what it holds."""
+
+
+_in_process_jobs: list[InProcessJob] = []
+
+
+def in_process_job_register(job: InProcessJob) -> None:
+    if job not in _in_process_jobs:
+        _in_process_jobs.append(job)
+
+
 class InProcessRunner(threading.Thread):
-    """Beat and worker on one thread: the lifecycle tick, due live rounds, paced replay rounds."""
+    """Beat and worker on one thread: the lifecycle tick, due live rounds, paced replay rounds,
+    and the registered jobs' steps."""
 
     def __init__(self, *, replay_pace_seconds: float = 2.0, poll_seconds: float = 1.0):
         super().__init__(name="gauntlet-rounds", daemon=True)
@@ -92,12 +117,16 @@ class InProcessRunner(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+        for job in _in_process_jobs:
+            job.stop()
 
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
                 worker_heartbeat()
                 services.competitions_tick()
+                for job in _in_process_jobs:
+                    job.step()
                 self.step()
             except Exception:
                 logger.exception("in-process runner step failed; carrying on")
@@ -107,7 +136,8 @@ class InProcessRunner(threading.Thread):
 
     def step(self) -> None:
         now = timezone.now()
-        active = Competition.objects.filter(status=Competition.Status.ACTIVE)
+        owned = set().union(*(job.competitions_owned() for job in _in_process_jobs))
+        active = Competition.objects.filter(status=Competition.Status.ACTIVE).exclude(pk__in=owned)
         for competition in active:
             try:
                 if competition.mode == Competition.Mode.LIVE:

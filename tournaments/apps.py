@@ -7,7 +7,12 @@ class TournamentsConfig(AppConfig):
     def ready(self):
         from django.db.backends.signals import connection_created
 
+        from .inprocess import in_process_job
+        from .ports import in_process_job_register
+
         connection_created.connect(sqlite_for_concurrent_writers, dispatch_uid="tournaments.sqlite_concurrency")
+        # without Celery, the in-process runner (make demo, run_rounds) plays tournament runs too
+        in_process_job_register(in_process_job)
 
 
 def sqlite_for_concurrent_writers(sender, connection, **kwargs):

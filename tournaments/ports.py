@@ -4,6 +4,7 @@ place: a tournament drives ordinary replay competitions through their public ser
 from agents.llm_config import llm_config_check
 from agents.models import Invocation
 from agents.providers.baselines import STRATEGIES as BASELINE_STRATEGIES
+from competitions.dispatch import in_process_job_register
 from competitions.models import Competition, Participant, Round
 from competitions.rounds.replay import replay_run
 from competitions.rules import RULE_FIELDS
@@ -27,6 +28,7 @@ __all__ = [
     "competition_cancel",
     "competition_create",
     "competition_start",
+    "in_process_job_register",
     "leaderboard_get",
     "llm_config_check",
     "participant_register",

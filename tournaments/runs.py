@@ -115,6 +115,21 @@ def run_claim(*, owner: str, run_id: int | None = None, tournament_id: int | Non
     return None
 
 
+def run_claim_next(*, owner: str) -> TournamentRun | None:
+    """Take the next run of any running tournament, the one started first first; None if none is left."""
+    running = Tournament.objects.filter(status=Status.RUNNING).order_by("started_at", "pk").values_list("pk", flat=True)
+    for tournament_id in running:
+        run = run_claim(tournament_id=tournament_id, owner=owner)
+        if run is not None:
+            return run
+    return None
+
+
+def runs_claimable_exist() -> bool:
+    """Is any run of a running tournament waiting for a worker (pending, or its lease run out)?"""
+    return TournamentRun.objects.filter(_claimable(timezone.now()), tournament__status=Status.RUNNING).exists()
+
+
 def _mine(run_id: int, owner: str):
     return TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, claimed_by=owner[:100])
 

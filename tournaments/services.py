@@ -396,7 +396,8 @@ def tournament_start(*, tournament_id: int, enqueue: bool | None = None) -> Tour
     """Draft -> running: one replay competition per (window, instance) with the whole lineup.
 
     enqueue (default: when rounds run under Celery) sends one task per run, after commit;
-    otherwise `manage.py run_tournament` executes them.
+    otherwise the in-process runner plays them (tournaments.inprocess), and `manage.py
+    run_tournament` can add processes.
     """
     tournament = Tournament.objects.select_for_update().get(pk=tournament_id)
     if tournament.status != Status.DRAFT:
