@@ -214,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
     "gauntlet: tournament runs of lost workers": {
         "task": "tournaments.tasks.tournament_runs_recover_task", "schedule": 60.0, "options": {"expires": 55},
     },
+    # and every 5 minutes it sends again the tasks of waiting runs a broker lost (tournaments.tasks)
+    "gauntlet: tournament runs whose task the broker lost": {
+        "task": "tournaments.tasks.tournament_runs_resend_task", "schedule": 300.0, "options": {"expires": 290},
+    },
 }
 # Seconds a worker's claim on a tournament run lasts without a round finishing (renewed
 # after every round); after it, the run is another worker's to resume.

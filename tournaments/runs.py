@@ -130,6 +130,14 @@ def runs_claimable_exist() -> bool:
     return TournamentRun.objects.filter(_claimable(timezone.now()), tournament__status=Status.RUNNING).exists()
 
 
+def runs_waiting() -> list[int]:
+    """The pending runs of running tournaments (each wants a worker), oldest tournament first."""
+    waiting = TournamentRun.objects.filter(status=RunStatus.PENDING, tournament__status=Status.RUNNING,
+                                           attempts__lt=F("tournament__max_attempts"))
+    return list(waiting.order_by("tournament__started_at", "tournament_id", "window__index", "instance")
+                .values_list("pk", flat=True))
+
+
 def _mine(run_id: int, owner: str):
     return TournamentRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, claimed_by=owner[:100])
 

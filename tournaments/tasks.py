@@ -11,13 +11,21 @@ A worker killed outright (SIGKILL, OOM, a container stopped) leaves its task una
 until the broker's visibility timeout (hours) and its run leased. So once the lease has run
 out, `tournament_runs_recover_task` (beat, once a minute; and every task of the tournament
 when its own run ends) gives the run back and sends its task again.
+
+A broker that loses its queue (a Redis restarted without persistence) loses the tasks of runs
+still pending, and nothing would send them again. `tournament_runs_resend_task` (beat, every
+few minutes) looks at the tournaments queue: when it is empty while runs wait, no task is on
+its way for them (a task a worker holds is a run it has claimed, or one waiting out a retry's
+backoff, which then merely starts sooner), so it sends theirs again. A duplicate is harmless:
+the claim lets one task play a run, the others find it taken or finished.
 """
 
 import logging
 import os
 import socket
 
-from celery import shared_task
+from celery import current_app, shared_task
+from django.conf import settings
 
 from . import runs
 from .models import RunStatus, TournamentRun
@@ -28,6 +36,7 @@ logger = logging.getLogger(__name__)
 # across redeliveries); this only caps Celery's own retry chain.
 MAX_TASK_RETRIES = 25
 RETRY_BACKOFF_SECONDS = 30
+QUEUE = "tournaments"  # settings.CELERY_TASK_ROUTES sends every task of this module there
 
 
 @shared_task(
@@ -65,3 +74,37 @@ def tournament_runs_recover(tournament_id: int | None = None) -> list[int]:
 @shared_task(name="tournaments.tasks.tournament_runs_recover_task")
 def tournament_runs_recover_task() -> list[int]:
     return tournament_runs_recover()
+
+
+def queue_depth(queue: str = QUEUE) -> int | None:
+    """Messages waiting in the broker's queue (not those workers hold); None without a broker
+    or when it cannot be asked. A queue the broker does not know (Redis drops an empty list) is 0."""
+    if not getattr(settings, "CELERY_BROKER_URL", ""):
+        return None
+    try:
+        with current_app.connection_for_write() as connection:
+            channel = connection.default_channel
+            try:
+                return channel.queue_declare(queue=queue, passive=True).message_count
+            except connection.channel_errors:  # no such queue: nothing in it
+                return 0
+    except Exception as exc:  # the broker is down: try again next time
+        logger.warning("tournaments queue depth unknown: %s", exc)
+        return None
+
+
+def tournament_runs_resend() -> list[int]:
+    """Send again the tasks of waiting runs when the queue holds none (the broker lost them)."""
+    if queue_depth() != 0:
+        return []
+    waiting = runs.runs_waiting()
+    for run_id in waiting:
+        tournament_run_task.delay(run_id)
+    if waiting:
+        logger.warning("the tournaments queue is empty while %s runs wait: their tasks were sent again", len(waiting))
+    return waiting
+
+
+@shared_task(name="tournaments.tasks.tournament_runs_resend_task")
+def tournament_runs_resend_task() -> list[int]:
+    return tournament_runs_resend()

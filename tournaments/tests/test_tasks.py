@@ -1,5 +1,7 @@
 """The Celery door: one task per run, on the tournaments queue, idempotent and late-acked."""
 
+import base64
+import json
 import os
 from datetime import timedelta
 from unittest import mock
@@ -12,7 +14,13 @@ from competitions.models import Round
 from gauntlet.celery import app
 from tournaments import runs, services
 from tournaments.models import TournamentRun
-from tournaments.tasks import tournament_run_task, tournament_runs_recover_task
+from tournaments.tasks import (
+    QUEUE,
+    queue_depth,
+    tournament_run_task,
+    tournament_runs_recover_task,
+    tournament_runs_resend_task,
+)
 from tournaments.tests.conftest import START, tournament_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,3 +136,57 @@ def test_beat_runs_the_recovery_once_a_minute_on_the_tournaments_queue():
     assert entry["schedule"] <= 60
     route = app.amqp.router.route({}, tournament_runs_recover_task.name, args=(), kwargs={})
     assert route["queue"].name == "tournaments"
+
+
+def test_waiting_runs_are_sent_again_only_when_the_queue_holds_no_task(market):
+    tournament = services.tournament_create(**tournament_fields())
+    services.tournament_start(tournament_id=tournament.pk, enqueue=False)
+    taken = runs.run_claim(tournament_id=tournament.pk, owner="celery:busy@host:2:task")
+    waiting = sorted(TournamentRun.objects.filter(tournament=tournament, status="pending").values_list("pk", flat=True))
+    with mock.patch.object(tournament_run_task, "delay") as delay:
+        for depth in (None, 3):  # no broker to ask, or tasks still in the queue: nothing to do
+            with mock.patch("tournaments.tasks.queue_depth", return_value=depth):
+                assert tournament_runs_resend_task.apply().get() == []
+        assert not delay.called
+        with mock.patch("tournaments.tasks.queue_depth", return_value=0):
+            assert sorted(tournament_runs_resend_task.apply().get()) == waiting
+    assert sorted(call.args[0] for call in delay.call_args_list) == waiting
+    assert taken.pk not in waiting and len(waiting) == 3
+
+
+def test_beat_looks_for_runs_whose_task_the_broker_lost():
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tournament_runs_resend_task.name)
+    assert entry["schedule"] <= 600
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (run with REDIS_URL=redis://...)")
+def test_tasks_lost_with_the_redis_queue_are_sent_again(market, django_capture_on_commit_callbacks):
+    """The real broker: the tasks of a started tournament are in Redis's tournaments list; the
+    list is lost (as with a Redis restarted without persistence); the resend puts one task per
+    waiting run back, and does nothing more while they wait there."""
+    import redis
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    def queued() -> list[int]:  # the run ids of the task messages in the queue's lists
+        messages = [json.loads(raw) for key in broker.keys(f"{QUEUE}*") for raw in broker.lrange(key, 0, -1)]
+        return sorted(json.loads(base64.b64decode(message["body"]))[0][0] for message in messages)
+
+    for key in broker.keys(f"{QUEUE}*"):  # what earlier tests of this run may have left there
+        broker.delete(key)
+    tournament = services.tournament_create(**tournament_fields())
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.tournament_start(tournament_id=tournament.pk, enqueue=True)
+        run_ids = sorted(TournamentRun.objects.filter(tournament=tournament).values_list("pk", flat=True))
+        assert queue_depth() == 4 and queued() == run_ids
+        assert tournament_runs_resend_task.apply().get() == []  # their tasks are there
+
+        broker.delete(*broker.keys(f"{QUEUE}*"))  # the broker lost its queue
+        assert queue_depth() == 0
+        assert sorted(tournament_runs_resend_task.apply().get()) == run_ids
+        assert queued() == run_ids
+        assert tournament_runs_resend_task.apply().get() == []  # once, not every time
+    finally:
+        for key in broker.keys(f"{QUEUE}*"):
+            broker.delete(key)
