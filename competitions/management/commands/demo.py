@@ -58,7 +58,7 @@ class Command(BaseCommand):
         else:
             InProcessRunner(replay_pace_seconds=settings.DEMO_ROUND_SECONDS).start()
             self.stdout.write(f"Rounds run in this process, one every {settings.DEMO_ROUND_SECONDS:g} s.")
-        self.stdout.write(f"Open http://{addrport}/ to watch the competition.")
+        self.stdout.write(f"Open http://{addrport}/ to watch the competition (admin: http://{addrport}/admin/).")
         call_command("runserver", addrport, use_reloader=False)
 
 

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             competition_start(competition_id=competition.pk)
             competition.refresh_from_db()
         self.stdout.write(f"Demo competition #{competition.pk}: {competition.name} ({competition.status})")
-        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  user {DEMO_USER} / password {DEMO_PASSWORD}")
+        self.stdout.write(f"Admin: /admin/  user {DEMO_USER} / password {DEMO_PASSWORD}")
 
     def _register_models(self, competition):
         """LLM participants for the providers configured here (keys stay in the environment)."""
