@@ -66,22 +66,25 @@ def log(message: str) -> None:
 # --- parent: one child per database backend ---------------------------------------------
 
 
-def postgres_url() -> str | None:
+def postgres_url(database: str = BENCH_DATABASE) -> str | None:
+    """DATABASE_URL's server with the bench's own database, or None when it is not PostgreSQL."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         return None
-    return urlunparse(urlparse(url)._replace(path="/" + BENCH_DATABASE))
+    return urlunparse(urlparse(url)._replace(path="/" + database))
 
 
 def ensure_postgres_database(url: str) -> None:
+    """A fresh database each run (the one `url` names): numbers never depend on what earlier
+    runs left behind."""
     import psycopg
 
     parsed = urlparse(url)
+    database = parsed.path.lstrip("/")
     admin = urlunparse(parsed._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as connection:
-        # a fresh database each run: numbers never depend on what earlier runs left behind
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{database}"')
 
 
 def child_env(backend: str, scratch: Path) -> dict[str, str]:
@@ -99,14 +102,31 @@ def child_env(backend: str, scratch: Path) -> dict[str, str]:
     return env
 
 
+def machine_reference() -> dict:
+    """How fast this machine is today, so that numbers from two machines (or two VMs behind
+    the same name) can be told apart from a change in the code: the seconds a fixed piece of
+    pure Python takes (Decimal arithmetic, as the engine does), best of three, and the load."""
+    from decimal import Decimal
+
+    def workload() -> float:
+        began = time.perf_counter()
+        total, step = Decimal(0), Decimal("1.0001")
+        for i in range(300_000):
+            total = (total + step * i) / step
+        return time.perf_counter() - began
+
+    return {"reference_seconds": round(min(workload() for _ in range(3)), 3),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
 def run_parent(args) -> int:
     backends = [b for b in args.backends.split(",") if b]
     if "postgres" in backends and postgres_url() is None:
         log("PostgreSQL skipped: DATABASE_URL is not a postgres:// URL")
         backends.remove("postgres")
     results = {"benchmark": "rounds", "at": datetime.now(UTC).isoformat(), "python": platform.python_version(),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "latency_seconds": args.latency,
-               "backends": {}}
+               "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "speed": machine_reference(),
+               "latency_seconds": args.latency, "backends": {}}
     with tempfile.TemporaryDirectory(prefix="gauntlet-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         for backend in backends:
@@ -135,6 +155,10 @@ def run_parent(args) -> int:
 
 def print_summary(results: dict) -> None:
     latency = results["latency_seconds"]
+    speed = results.get("speed") or {}
+    if speed:
+        print(f"machine: {results['machine']}, reference workload {speed['reference_seconds']:.3f}s "
+              f"(smaller is faster; compare runs only on like machines), load {speed['load_average_1m']}")
     for backend, result in results["backends"].items():
         print(f"\n[{backend}]")
         if "error" in result:

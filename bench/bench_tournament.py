@@ -44,12 +44,11 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_rounds import _start_model_server, log
+from bench_rounds import _start_model_server, ensure_postgres_database, log, postgres_url
 
 RESULTS = ROOT / "bench-results" / "tournament.json"
 BENCH_DATABASE = "gauntlet_bench_tournament"
@@ -60,22 +59,6 @@ START = datetime(2024, 10, 1, tzinfo=UTC)  # two weeks of shipped history before
 INSTANCES = 2
 TARGET_SPEEDUP_AT_2 = 1.7
 DEFAULT_CONFIGS = "1x1,2x1,4x1,2x4"
-
-
-def postgres_url() -> str | None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        return None
-    return urlunparse(urlparse(url)._replace(path="/" + BENCH_DATABASE))
-
-
-def fresh_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunparse(urlparse(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
 
 
 def redis_ok(url: str) -> bool:
@@ -91,7 +74,7 @@ def redis_ok(url: str) -> bool:
 
 
 def run_parent(args) -> int:
-    database = postgres_url()
+    database = postgres_url(BENCH_DATABASE)
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS
     RESULTS.parent.mkdir(exist_ok=True)
     if database is None or not redis_ok(redis_url):
@@ -99,7 +82,7 @@ def run_parent(args) -> int:
         log(f"tournament bench skipped: {reason}")
         RESULTS.write_text(json.dumps({"skipped": reason}, indent=2) + "\n")
         return 0
-    fresh_database(database)
+    ensure_postgres_database(database)
     server, base_url = _start_model_server(args.latency)
     env = {key: value for key, value in os.environ.items() if key not in {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"}}
     env.update({
