@@ -21,7 +21,7 @@ import threading
 
 from django.db import connections
 
-from . import runs
+from . import ports, runs
 from .models import Tournament, TournamentRun
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,10 @@ class TournamentRunsInProcess:
             connections.close_all()
 
     def competitions_owned(self) -> set[int]:
+        # only the active ones (the runner looks at no other): a handful, not every run of every tournament
         return set(
-            TournamentRun.objects.filter(tournament__status=Tournament.Status.RUNNING, competition__isnull=False)
+            TournamentRun.objects.filter(tournament__status=Tournament.Status.RUNNING,
+                                         competition__status=ports.Competition.Status.ACTIVE)
             .values_list("competition_id", flat=True)
         )
 

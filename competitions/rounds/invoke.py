@@ -58,13 +58,10 @@ def agents_invoke(
     keys = {p.pk: p.api_key() for p in pending}
     models = [p for p in pending if not answers_in_process(p.llm_provider, p.llm_config)]
     built_in = [p for p in pending if answers_in_process(p.llm_provider, p.llm_config)]
-    answers = []
-    for participant in list(models):
-        cached = answer_from_cache(provider=participant.llm_provider, model=participant.llm_model,
-                                   config=participant.llm_config, context=contexts[participant.pk])
-        if cached is not None:
-            answers.append((participant, cached))
-            models.remove(participant)
+    looked_up = [(p, answer_from_cache(provider=p.llm_provider, model=p.llm_model, config=p.llm_config,
+                                       context=contexts[p.pk])) for p in models]
+    answers = [(p, cached) for p, cached in looked_up if cached is not None]
+    models = [p for p, cached in looked_up if cached is None]
     if models:
         # what each (server, model) accepted for structured output, as stored now: a row deleted
         # in the admin (to have a server tested again) is noticed by every running worker
