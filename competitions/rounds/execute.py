@@ -5,6 +5,7 @@ written back on the invocation (filled, rejected with its reason, applied)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,10 +14,30 @@ from agents.services import action_counts
 from gauntlet.db import update_rows
 from marketdata.snapshot import MarketSnapshot
 from trading.engine import OrderRequest
+from trading.models import Order
 from trading.services import Book, RoundAction, RoundActionResult
 
 # what the settling step reads back of an invocation (never the prompts: ~30 kB a row)
 INVOCATION_FIELDS = ("id", "participant_id", "action_outcomes", "cost_usd", "actions_count", "rejected_actions_count")
+OUTCOME_FIELDS = ["action_outcomes", "actions_count", "rejected_actions_count"]
+
+
+@dataclass
+class OutcomeWrites:
+    """Invocations whose outcomes were decided but not written yet, for a caller that writes
+    the Book's rows later (a replay batch, at its end): the orders get their ids when the
+    Book is flushed, and write() then names them in the outcomes and updates the rows."""
+
+    invocations: list[Invocation] = field(default_factory=list)
+    unnamed: list[tuple[dict, Order]] = field(default_factory=list)  # outcome item -> its order, not yet written
+
+    def write(self) -> None:
+        """After the Book's flush: each outcome's order id, then one UPDATE for all rows."""
+        for item, order in self.unnamed:
+            item["order_id"] = order.pk
+        if self.invocations:
+            update_rows(Invocation, self.invocations, OUTCOME_FIELDS)
+        self.invocations, self.unnamed = [], []
 
 
 def decisions_execute(
@@ -28,12 +49,17 @@ def decisions_execute(
     is_market_open: Callable[[str], bool],
     check_done: bool,
     instruments: Callable[[str], object],
+    deferred: OutcomeWrites | None = None,
 ) -> Decimal:
     """Each invocation's pending actions, in the order given (participant id), at the snapshot
     prices; the outcomes are written on the invocations. Returns the round's LLM cost.
 
     Orders carry client_ref "inv<invocation>:<action index>", so even a step run twice
     returns the orders already made instead of filling twice.
+
+    `deferred`: nothing is written here; the Book's rows stay in it and the changed
+    invocations go to `deferred`, for the caller to write after the Book's flush (a replay
+    batch: a few statements for all its rounds instead of a few a round).
     """
     changed: list[Invocation] = []
     pending: list[dict] = []
@@ -59,13 +85,18 @@ def decisions_execute(
         actions, prices=snapshot.prices, market_time=market_time, is_market_open=is_market_open,
         check_done=check_done, instruments=instruments,
     )
-    book.flush()  # the orders get their ids before the outcomes name them
+    if deferred is None:
+        book.flush()  # the orders get their ids before the outcomes name them
     for item, result in zip(pending, results, strict=True):
         item.update(action_outcome(result))
+        if result.order is not None and result.order.pk is None:
+            deferred.unnamed.append((item, result.order))  # only deferred leaves an order unwritten
     for invocation in changed:
         invocation.actions_count, invocation.rejected_actions_count = action_counts(invocation.action_outcomes)
-    if changed:
-        update_rows(Invocation, changed, ["action_outcomes", "actions_count", "rejected_actions_count"])
+    if deferred is not None:
+        deferred.invocations.extend(changed)
+    elif changed:
+        update_rows(Invocation, changed, OUTCOME_FIELDS)
     return cost
 
 

@@ -52,7 +52,7 @@ from ..rules import trading_rules
 from .claim import PHASES, lease_owner, phase_done, phase_set, round_claim
 from .clock import round_market_time
 from .context import InvocationCounts, contexts_build, past_invocations
-from .execute import INVOCATION_FIELDS, decisions_execute
+from .execute import INVOCATION_FIELDS, OutcomeWrites, decisions_execute
 from .invoke import Recorded, agents_invoke
 
 logger = logging.getLogger(__name__)
@@ -138,15 +138,18 @@ class ReplayBatch:
     # transaction nothing reads them back, so a batch is a few statements, not a few per round
     equity: list[EquitySnapshot] = field(default_factory=list)
     finished: list[Round] = field(default_factory=list)
+    outcomes: OutcomeWrites = field(default_factory=OutcomeWrites)  # the invocations' outcomes, once orders have ids
 
     def pending(self) -> list[Participant]:
         gone = set(self.book.liquidated)
         return [participant for participant in self.participants if participant.pk not in gone]
 
     def flush(self, competition: Competition) -> None:
-        """Write what the batch's rounds left in memory: the ledger's rows, the equity
+        """Write what the batch's rounds left in memory: the ledger's rows (orders, positions,
+        fills, entries, cash), the invocations' outcomes naming those orders, the equity
         snapshots, the rounds' completions and the competition's market time."""
         self.book.flush()
+        self.outcomes.write()
         insert_rows(EquitySnapshot, self.equity, returning=False)  # read back by id order only
         update_rows(Round, self.finished, ROUND_RUN_FIELDS)
         completed = [round_.market_time for round_ in self.finished if round_.status == Round.Status.COMPLETED]
@@ -461,6 +464,7 @@ class RoundJob:
             # transaction with completing, and this round is not complete
             check_done=not took_up_before_invoking,
             instruments=self.source.instruments.instrument,  # the catalogue, cached per process
+            deferred=self.batch.outcomes if self.batch is not None else None,
         )
         self.flush(book)
         self.round.phase = "executed"

@@ -188,3 +188,25 @@ def test_numbers_never_depend_on_how_rounds_were_grouped_into_transactions(repla
     fills = [fill for fill in ways["batched"][0] if fill[0] == "adder"]
     assert len(fills) > 20, "the adder added"
     assert ways["batched"] == ways["one round at a time"] == ways["models' path"]
+
+
+def test_a_batch_writes_its_orders_at_its_end_and_every_outcome_names_its_own_order(replay_market):
+    from trading.models import Order
+
+    competition = _baselines(replay_market, "named")
+    services.participant_register(competition_id=competition.pk, name="dice", llm_provider="baseline",
+                                  llm_model="random")
+    with mock.patch.object(replay_module, "REPLAY_BATCH_ROUNDS", 9):
+        replay_run(competition_id=competition.pk, until_end=True)
+    orders = {order.pk: order for order in Order.objects.filter(account__participant__competition=competition)}
+    assert any(order.market_time > START for order in orders.values()), "orders were made inside batches"
+    named = 0
+    for invocation in Invocation.objects.filter(round__competition=competition):
+        for item in invocation.action_outcomes:
+            if "order_id" in item:
+                order = orders[item["order_id"]]  # the order exists, and it is this action's
+                assert order.invocation_id == invocation.pk
+                assert order.client_ref == f"inv{invocation.pk}:{item['index']}"
+                assert order.account.participant_id == invocation.participant_id
+                named += 1
+    assert named == len(orders), "every order is named by exactly one outcome"
