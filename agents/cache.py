@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
@@ -72,45 +73,50 @@ def context_key(*, provider: str, model: str, config: dict | None, context: Agen
     )
 
 
-def cached_response(key: str) -> AgentResponse | None:
-    """The recorded answer for `key`, or None. A database error counts as a miss: the cache
-    must never be the reason an agent could not answer."""
+def cached_responses(keys: list[str]) -> dict[str, AgentResponse]:
+    """key -> the recorded answer, for the keys found. A database error counts as a miss for
+    all of them: the cache must never be the reason an agent could not answer."""
     try:
-        found = _entry_read(key)
+        found = _entries_read(keys)
     except DatabaseError as exc:
         logger.warning("decision cache lookup failed, treated as a miss: %s", exc)
-        found = None
-    if found is None:
-        return None
-    raw_text, structured, input_tokens, output_tokens = found
-    return AgentResponse(
-        raw_text=raw_text, structured=structured, input_tokens=input_tokens,
-        output_tokens=output_tokens, cached=True, cache_key=key,
-    )
+        return {}
+    return {
+        key: AgentResponse(raw_text=raw_text, structured=structured, input_tokens=input_tokens,
+                           output_tokens=output_tokens, cached=True, cache_key=key)
+        for key, (raw_text, structured, input_tokens, output_tokens) in found.items()
+    }
 
 
-def _entry_read(key: str) -> tuple | None:
-    """(raw_text, structured, input_tokens, output_tokens) of the entry, or None: one
-    statement by its unique key, without compiling a query each time (a cached re-run asks
-    it for every model in every round)."""
+# a round's lookups go in one statement; more keys than this (a lineup of hundreds) take several
+LOOKUP_CHUNK = 500
+
+
+def _entries_read(keys: list[str]) -> dict[str, tuple]:
+    """key -> (raw_text, structured, input_tokens, output_tokens) of the entries found: one
+    statement by the unique key for a round's lookups, without compiling a query each time
+    (a cached re-run asks for every model in every round)."""
     from agents.models import DecisionCacheEntry
 
     meta = DecisionCacheEntry._meta
     connection = connections[router.db_for_read(DecisionCacheEntry)]
     quote = connection.ops.quote_name
-    columns = ("raw_text", "structured", "input_tokens", "output_tokens")
-    sql = "SELECT {} FROM {} WHERE {} = %s".format(
+    structured_field = meta.get_field("structured")
+    columns = ("key", "raw_text", "structured", "input_tokens", "output_tokens")
+    select = "SELECT {} FROM {} WHERE {} IN ".format(
         ", ".join(quote(meta.get_field(name).column) for name in columns), quote(meta.db_table),
         quote(meta.get_field("key").column),
     )
+    unique = list(dict.fromkeys(keys))
+    found = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    raw_text, structured, input_tokens, output_tokens = row
-    structured = meta.get_field("structured").from_db_value(structured, None, connection)
-    return raw_text, structured, input_tokens, output_tokens
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            chunk = unique[start : start + LOOKUP_CHUNK]
+            cursor.execute(select + "(" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
+            for key, raw_text, structured, input_tokens, output_tokens in cursor.fetchall():
+                found[key] = (raw_text, structured_field.from_db_value(structured, None, connection),
+                              input_tokens, output_tokens)
+    return found
 
 
 def answers_store(answers) -> int:
@@ -141,21 +147,43 @@ def answers_store(answers) -> int:
     return len(entries)
 
 
+@dataclass(frozen=True)
+class Question:
+    """One agent's question in a round, as the cache keys it."""
+
+    provider: str
+    model: str
+    config: dict | None
+    context: AgentContext
+
+
+def recorded_answers(questions: list[Question]) -> list[AgentResponse | None]:
+    """What the cache answers for each question, on the caller's thread and connection, in
+    one lookup: the recorded answer on a hit; on a read_only miss an error that says the
+    model was not called; None when the model is to be asked (cache off, or a read_write miss)."""
+    modes = [cache_mode(question.config) for question in questions]
+    keys = [
+        None if mode == MODE_OFF else context_key(
+            provider=question.provider, model=question.model, config=question.config, context=question.context)
+        for question, mode in zip(questions, modes, strict=True)
+    ]
+    wanted = [key for key in keys if key is not None]
+    hits = cached_responses(wanted) if wanted else {}
+    answers: list[AgentResponse | None] = []
+    for mode, key in zip(modes, keys, strict=True):
+        if key is None or key in hits or mode == MODE_READ_WRITE:
+            answers.append(None if key is None else hits.get(key))
+            continue
+        answers.append(AgentResponse(
+            raw_text="", status=STATUS_ERROR,
+            error=f"decision cache miss in read_only mode (key {key[:16]}): the model was not called",
+        ))
+    return answers
+
+
 def recorded_answer(*, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse | None:
-    """What the cache answers for this question, on the caller's thread and connection:
-    the recorded answer on a hit; on a read_only miss an error that says the model was not
-    called; None when the model is to be asked (cache off, or a read_write miss)."""
-    mode = cache_mode(config)
-    if mode == MODE_OFF:
-        return None
-    key = context_key(provider=provider, model=model, config=config, context=context)
-    hit = cached_response(key)
-    if hit is not None or mode == MODE_READ_WRITE:
-        return hit
-    return AgentResponse(
-        raw_text="", status=STATUS_ERROR,
-        error=f"decision cache miss in read_only mode (key {key[:16]}): the model was not called",
-    )
+    """recorded_answers for one question."""
+    return recorded_answers([Question(provider, model, config, context)])[0]
 
 
 def decide(agent: Any, *, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentResponse:

@@ -106,16 +106,25 @@ def invoke_agent(
     return _outcome(provider=provider, model=model, config=config, context=context, response=response)
 
 
+def answers_from_cache(questions: list[decision_cache.Question]) -> list[AgentOutcome | None]:
+    """The decision cache's answers (agents.cache.recorded_answers: one lookup for all) as
+    outcomes, through the same checks and parser as a model's; None where the model has to
+    be asked. Runs on the caller's thread and database connection."""
+    questions = [replace(question, config=dict(question.config or {})) for question in questions]
+    # a database error is a miss (agents.cache.cached_responses): the model is asked instead
+    responses = decision_cache.recorded_answers(questions)
+    return [
+        None if response is None else _outcome(
+            provider=question.provider, model=question.model, config=question.config, context=question.context,
+            response=response,
+        )
+        for question, response in zip(questions, responses, strict=True)
+    ]
+
+
 def answer_from_cache(*, provider: str, model: str, config: dict | None, context: AgentContext) -> AgentOutcome | None:
-    """The decision cache's answer (agents.cache.recorded_answer) as an outcome, through the
-    same checks and parser as a model's; None when the model has to be asked. Runs on the
-    caller's thread and database connection."""
-    config = dict(config or {})
-    # a database error is a miss (agents.cache.cached_response): the model is asked instead
-    response = decision_cache.recorded_answer(provider=provider, model=model, config=config, context=context)
-    if response is None:
-        return None
-    return _outcome(provider=provider, model=model, config=config, context=context, response=response)
+    """answers_from_cache for one agent."""
+    return answers_from_cache([decision_cache.Question(provider, model, config, context)])[0]
 
 
 def _outcome(*, provider: str, model: str, config: dict, context: AgentContext, response: AgentResponse) -> AgentOutcome:
@@ -246,4 +255,4 @@ def provider_config_warnings(provider: str, model: str, config: dict | None, has
     return warnings
 
 
-__all__ = ["AgentOutcome", "answer_from_cache", "invoke_agent", "provider_config_warnings", "INVOCATION_STATUSES", "REGISTRY"]
+__all__ = ["AgentOutcome", "answer_from_cache", "answers_from_cache", "invoke_agent", "provider_config_warnings", "INVOCATION_STATUSES", "REGISTRY"]

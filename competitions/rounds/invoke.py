@@ -14,7 +14,8 @@ from django.db import DatabaseError, transaction
 
 from agents.context import AgentContext
 from agents.decision import hold_decision
-from agents.invoke import AgentOutcome, answer_from_cache, answers_in_process, invoke_agent
+from agents.cache import Question
+from agents.invoke import AgentOutcome, answers_from_cache, answers_in_process, invoke_agent
 from agents.models import Invocation
 from agents.selectors import structured_output_capabilities_load
 from agents.providers.base import DEFAULT_TIMEOUT_SECONDS, AgentResponse, config_with_defaults
@@ -58,8 +59,9 @@ def agents_invoke(
     keys = {p.pk: p.api_key() for p in pending}
     models = [p for p in pending if not answers_in_process(p.llm_provider, p.llm_config)]
     built_in = [p for p in pending if answers_in_process(p.llm_provider, p.llm_config)]
-    looked_up = [(p, answer_from_cache(provider=p.llm_provider, model=p.llm_model, config=p.llm_config,
-                                       context=contexts[p.pk])) for p in models]
+    looked_up = list(zip(models, answers_from_cache([
+        Question(p.llm_provider, p.llm_model, p.llm_config, contexts[p.pk]) for p in models
+    ]), strict=True))
     answers = [(p, cached) for p, cached in looked_up if cached is not None]
     models = [p for p, cached in looked_up if cached is None]
     if models:

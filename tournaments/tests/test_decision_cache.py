@@ -88,6 +88,38 @@ def test_the_key_changes_with_what_decides_an_answer_and_only_with_that():
         assert decision_cache.decision_key(**{**base, **change}) != key, change
 
 
+def test_a_rounds_lookups_are_one_statement_and_each_question_gets_its_own_answer(market):
+    """Hit, read_write miss, read_only miss and cache off, asked together: one SELECT."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from types import SimpleNamespace
+
+    from agents.context import AgentContext
+
+    def question(prompt, mode):
+        config = {"decision_cache": mode} if mode else {}
+        context = AgentContext(rules=SimpleNamespace(seed=3), snapshot=None, account=None, now=START,
+                               system_prompt="system", user_prompt=prompt)
+        return decision_cache.Question("openai_compatible", "local-7b", config, context)
+
+    hit = question("seen", "read_only")
+    DecisionCacheEntry.objects.create(
+        key=decision_cache.context_key(provider=hit.provider, model=hit.model, config=hit.config, context=hit.context),
+        provider=hit.provider, model=hit.model, raw_text='{"reasoning": "x", "actions": []}', input_tokens=7,
+    )
+    questions = [hit, question("new", "read_write"), question("new", "read_only"), question("seen", None),
+                 question("seen", "read_write")]
+    with CaptureQueriesContext(connection) as queries:
+        answers = decision_cache.recorded_answers(questions)
+    assert len(queries) == 1
+    assert answers[0].cached and answers[0].input_tokens == 7
+    assert answers[1] is None  # read_write miss: the model is asked
+    assert answers[2].status == "error" and "read_only" in answers[2].error
+    assert answers[3] is None  # cache off: no key, no lookup of it
+    assert answers[4].cached  # the same question under read_write: the same key, found
+
+
 def test_a_rerun_from_the_cache_calls_no_model_and_reproduces_every_fill_and_mark(market):
     with respx.mock(using="httpx2", assert_all_called=False) as router:
         route = router.post(URL).mock(side_effect=_model_answers())
@@ -195,13 +227,13 @@ def test_cache_lookups_run_on_the_rounds_own_thread_never_on_the_model_threads(m
     import threading
 
     threads = []
-    read = decision_cache._entry_read
+    read = decision_cache._entries_read
 
-    def spying_read(key):
+    def spying_read(keys):
         threads.append(threading.current_thread())
-        return read(key)
+        return read(keys)
 
-    monkeypatch.setattr(decision_cache, "_entry_read", spying_read)
+    monkeypatch.setattr(decision_cache, "_entries_read", spying_read)
     with respx.mock(using="httpx2", assert_all_called=False) as router:
         route = router.post(URL).mock(side_effect=_model_answers())
         for _ in range(2):  # the second time every answer is a hit
