@@ -14,7 +14,7 @@ from agents.context import AgentContext
 from agents.decision import MAX_TEXT_FIELD_CHARS, Decision, action_summary, action_to_dict
 from agents.invoke import AgentOutcome
 from agents.models import Invocation, StructuredOutputCapability
-from gauntlet.db import insert_rows
+from gauntlet.db import insert_rows, new_row
 from agents.providers.structured import capabilities, endpoint_key
 
 # Raw replies are stored whole up to this size (a hostile 2 MB reply is cut, and says so).
@@ -130,7 +130,8 @@ def _invocation_row(answer: InvocationAnswer) -> Invocation:
     actions, rejected = action_counts(outcomes)
     raw_response, escaped = text_storable(response.raw_text or "")
     reasoning_text, escaped_reasoning = text_storable(response.reasoning_text or "")
-    return Invocation(
+    return new_row(
+        Invocation,
         participant_id=answer.participant_id,
         round_id=answer.round_id,
         snapshot_id=answer.snapshot_id,

@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from decimal import Context as DecimalContext
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from django.db import connections, models, router
 from django.db.models import Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 # Field classes whose get_db_prep_save hands back a value of these Python types unchanged on
 # every backend (int(), str(), bool() and Decimal() of themselves; a Decimal column is adapted
@@ -22,24 +25,18 @@ _PLAIN_FIELDS: dict[type, tuple[type, ...]] = {
     models.CharField: (str,), models.TextField: (str,), models.BooleanField: (bool,),
     models.DecimalField: (Decimal,),
 }
-_plans: dict[tuple, list] = {}
+_plans: dict[tuple, Callable] = {}
 
 
-def _preparer(field, connection) -> Callable:
-    """value -> what the database takes for `field`: get_db_prep_save, skipped for a value
-    whose type the field's preparation leaves as it is (None, or a plain type above)."""
+def _preparer(field, connection) -> tuple[tuple[type, ...], Callable]:
+    """(the plain types, value -> what the database takes for `field`): get_db_prep_save, which
+    a caller skips for a value whose type the field's preparation leaves as it is (None, or a
+    plain type above)."""
     target = field.target_field if field.is_relation else field
-    plain = _PLAIN_FIELDS.get(type(target), ())
     prepare = field.get_db_prep_save
     if type(target) is models.DateTimeField and not field.is_relation:
-        return _datetime_preparer(prepare, connection)
-
-    def prep(value):
-        if value is None or type(value) in plain:
-            return value
-        return prepare(value, connection)
-
-    return prep
+        return (), _datetime_preparer(prepare, connection)
+    return _PLAIN_FIELDS.get(type(target), ()), lambda value: prepare(value, connection)
 
 
 def _datetime_preparer(prepare: Callable, connection) -> Callable:
@@ -60,16 +57,35 @@ def _datetime_preparer(prepare: Callable, connection) -> Callable:
     return prep
 
 
-def _plan(model: type[Model], fields: Sequence, connection) -> list:
-    """Per field: (field, attname, takes pre_save, preparer), cached per model, fields and alias."""
-    key = (model, tuple(field.attname for field in fields), connection.alias)
+def _plan(model: type[Model], fields: Sequence, connection, *, adding: bool) -> Callable[[Model], list]:
+    """obj -> its row's values for `fields` as the database takes them (through each field's
+    get_db_prep_save; for a new row, `adding`, through pre_save where that sets the value:
+    auto_now), cached per model, fields and alias. A replay batch prepares thousands of rows:
+    the values are read in one attrgetter call and a plain value (None, an int, a str, a
+    Decimal) is not prepared."""
+    key = (model, tuple(field.attname for field in fields), connection.alias, adding)
     plan = _plans.get(key)
     if plan is None:
-        plan = _plans[key] = [
-            (field, field.attname, bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)),
-             _preparer(field, connection))
-            for field in fields
+        get = attrgetter(*(field.attname for field in fields))
+        if len(fields) == 1:
+            get = (lambda one: lambda obj: (one(obj),))(get)
+        preparers = [_preparer(field, connection) for field in fields]
+        autos = [
+            (index, field, preparers[index][1]) for index, field in enumerate(fields)
+            if adding and (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
         ]
+
+        def plan(obj: Model) -> list:
+            row = [
+                value if value is None or type(value) in plain else prep(value)
+                for value, (plain, prep) in zip(get(obj), preparers)
+            ]
+            for index, field, prep in autos:
+                value = field.pre_save(obj, True)
+                row[index] = None if value is None else prep(value)
+            return row
+
+        _plans[key] = plan
     return plan
 
 
@@ -89,6 +105,61 @@ def _related_ids_copy(obj: Model, relations: Sequence) -> None:
             setattr(obj, field.attname, target)
 
 
+_row_plans: dict[type, tuple[dict, list, dict]] = {}
+
+
+def _row_plan(model: type[Model]) -> tuple[dict, list, dict]:
+    """(static defaults by attname, [(attname, default callable)], name -> is a relation
+    given as an object) for new_row: each field's default as Model.__init__ would take it."""
+    plan = _row_plans.get(model)
+    if plan is None:
+        static, dynamic, names = {}, [], {}
+        for field in model._meta.concrete_fields:
+            if field.generated:
+                continue
+            if field.has_default() and callable(field.default):
+                dynamic.append((field.attname, field.default))
+            else:
+                static[field.attname] = field.get_default()
+            names[field.attname] = False
+            if field.is_relation:
+                names[field.name] = True
+        plan = _row_plans[model] = (static, dynamic, names)
+    return plan
+
+
+def new_row(model: type[Model], /, **values) -> Model:
+    """An unsaved `model` instance: what model(**values) makes, every field not given at its
+    default, for rows made by the thousand a second and then written (a replay batch's
+    invocations, orders, fills, ledger entries and equity snapshots).
+
+    Model.__init__ walks every field through its descriptors and sends two signals; here
+    the defaults are copied in, a plain value is stored as it is and only a related object
+    goes through its field's descriptor (its id copied, the object cached, its type
+    checked). A model someone listens to (pre_init or post_init) is made by its own
+    __init__, signals and all.
+    """
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model(**values)
+    static, dynamic, names = _row_plan(model)
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    state = obj.__dict__
+    state.update(static)
+    for attname, default in dynamic:
+        if attname not in values:
+            state[attname] = default()
+    for name, value in values.items():
+        relation = names.get(name)
+        if relation is None:
+            raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}")
+        if relation:
+            setattr(obj, name, value)
+        else:
+            state[name] = value
+    return obj
+
+
 def update_rows(model: type[Model], objs: Iterable[Model], fields: Sequence[str]) -> int:
     """UPDATE each object's `fields` by primary key: one statement sent for all rows.
 
@@ -105,13 +176,13 @@ def update_rows(model: type[Model], objs: Iterable[Model], fields: Sequence[str]
     quote = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    plan = _plan(model, [*columns, pk], connection)
+    plan = _plan(model, [*columns, pk], connection, adding=False)
     sql = "UPDATE {} SET {} WHERE {} = %s".format(
         quote(meta.db_table),
         ", ".join(f"{quote(field.column)} = %s" for field in columns),
         quote(pk.column),
     )
-    params = [[prep(getattr(obj, attname)) for _, attname, _, prep in plan] for obj in objs]
+    params = [plan(obj) for obj in objs]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
     return len(objs)
@@ -139,7 +210,7 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
     fields = [field for field in meta.concrete_fields if field is not pk or any(obj.pk is not None for obj in objs)]
     if returning and not connection.features.can_return_rows_from_bulk_insert:
         return model._default_manager.using(alias).bulk_create(objs)
-    plan = _plan(model, fields, connection)
+    plan = _plan(model, fields, connection, adding=True)
     relations = [field for field in fields if field.is_relation]
     if not returning and connection.vendor == "postgresql":
         _copy_rows(connection, meta.db_table, fields, plan, relations, objs, alias)
@@ -154,10 +225,7 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
             params = []
             for obj in chunk:
                 _related_ids_copy(obj, relations)
-                params.extend(
-                    prep(field.pre_save(obj, True) if auto else getattr(obj, attname))
-                    for field, attname, auto, prep in plan
-                )
+                params.extend(plan(obj))
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
             if returning:
                 for obj, (value,) in zip(chunk, cursor.fetchall(), strict=True):
@@ -168,7 +236,7 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
     return objs
 
 
-def _copy_rows(connection, table: str, fields: Sequence, plan: list, relations: list, objs: list, alias: str) -> None:
+def _copy_rows(connection, table: str, fields: Sequence, plan: Callable, relations: list, objs: list, alias: str) -> None:
     """PostgreSQL: the rows by COPY ... FROM STDIN, psycopg adapting each value as for an
     INSERT. A multi-row INSERT of a replay batch's thousands of rows costs the driver more to
     parse (its placeholders) than the server to store; COPY has none."""
@@ -177,10 +245,7 @@ def _copy_rows(connection, table: str, fields: Sequence, plan: list, relations: 
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objs:
             _related_ids_copy(obj, relations)
-            copy.write_row([
-                prep(field.pre_save(obj, True) if auto else getattr(obj, attname))
-                for field, attname, auto, prep in plan
-            ])
+            copy.write_row(plan(obj))
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from gauntlet.db import as_stored, insert_rows, update_rows
+from gauntlet.db import as_stored, insert_rows, new_row, update_rows
 from marketdata.catalogue import symbol_asset_class
 from trading import engine
 from trading.models import Account, EquitySnapshot, Fill, LedgerEntry, Order, OrderStatus, Position
@@ -160,7 +160,8 @@ def record_events(
             row = rows.get(event.symbol)
             if row is None:
                 # a fill that opens: the row starts here and takes its final values below
-                row = Position(
+                row = new_row(
+                    Position,
                     account=account,
                     symbol=event.symbol,
                     asset_class=state.positions[event.symbol].asset_class,
@@ -173,7 +174,8 @@ def record_events(
                 )
                 writes.new_positions.append(row)
                 rows[event.symbol] = last_row[event.symbol] = row
-            fill = Fill(
+            fill = new_row(
+                Fill,
                 account=account,
                 order=order,
                 position=row,
@@ -192,7 +194,8 @@ def record_events(
             fills.append(fill)
             fill_rows[id(event)] = fill
         elif isinstance(event, engine.LedgerEvent):
-            entry = LedgerEntry(
+            entry = new_row(
+                LedgerEntry,
                 account=account,
                 kind=event.kind,
                 amount=event.amount,
@@ -254,7 +257,8 @@ def order_row(
     client_ref: str,
 ) -> Order:
     """The (unsaved) Order row of a request, filled or rejected."""
-    return Order(
+    return new_row(
+        Order,
         account=account,
         invocation_id=invocation_id,
         client_ref=client_ref,
@@ -295,7 +299,8 @@ def equity_snapshot(
     account: Account, marked: engine.MarkResult, market_time: datetime, round_number: int | None
 ) -> EquitySnapshot:
     metrics = marked.metrics
-    return EquitySnapshot(
+    return new_row(
+        EquitySnapshot,
         account=account,
         market_time=market_time,
         round_number=round_number,

@@ -1,11 +1,12 @@
-"""update_rows writes what save() would, for many rows in one go."""
+"""update_rows writes what save() would, for many rows in one go; new_row makes what the
+model's constructor makes."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from gauntlet.db import update_rows
+from gauntlet.db import new_row, update_rows
 from trading import services
 from trading.models import Account, Position
 from trading.tests.factories import ActiveCompetitionFactory, TraderFactory
@@ -82,3 +83,55 @@ def test_as_stored_gives_what_a_reload_of_the_row_reads(value):
         assert str(getattr(row, name)) == str(getattr(reloaded, name)), name
     as_stored(row, ["entry_price"])  # taking the stored value again changes nothing
     assert row.entry_price == reloaded.entry_price
+
+
+def _fields(obj):
+    return {name: value for name, value in vars(obj).items() if name != "_state"}
+
+
+def test_new_row_makes_what_the_models_own_constructor_makes():
+    from agents.models import Invocation
+    from trading.models import EquitySnapshot, LedgerEntry
+
+    account = Account(pk=4, participant_id=2, initial_capital=Decimal(1000), cash=Decimal(900))
+    at = datetime(2025, 1, 2, tzinfo=UTC)
+    made = [
+        (EquitySnapshot, {"account": account, "market_time": at, "equity": Decimal("1.5"), "cash": Decimal(1)}),
+        (LedgerEntry, {"account": account, "kind": "fee", "amount": Decimal("-0.1"), "market_time": at}),
+        (Invocation, {"participant_id": 3, "round_id": 5, "model": "m", "user_prompt": "hi", "action_outcomes": [{"index": 0}]}),
+    ]
+    for model, values in made:
+        fast, slow = new_row(model, **values), model(**values)
+        assert _fields(fast) == _fields(slow)
+        assert (fast._state.adding, fast._state.db) == (slow._state.adding, slow._state.db)
+        assert fast._state.fields_cache == slow._state.fields_cache
+    invocation = new_row(Invocation, participant_id=3, round_id=5)
+    assert invocation.action_outcomes == [] and invocation.action_outcomes is not new_row(Invocation).action_outcomes
+
+
+def test_new_row_refuses_what_the_model_would_refuse():
+    from trading.models import EquitySnapshot, LedgerEntry
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        new_row(EquitySnapshot, colour="red")
+    with pytest.raises(ValueError):  # a related object of another model, as the descriptor refuses it
+        new_row(LedgerEntry, account=EquitySnapshot(market_time=datetime(2025, 1, 2, tzinfo=UTC)))
+
+
+def test_new_row_leaves_a_model_someone_listens_to_to_its_own_constructor():
+    from django.db.models.signals import post_init
+
+    from trading.models import EquitySnapshot
+
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(listener, sender=EquitySnapshot)
+    try:
+        row = new_row(EquitySnapshot, round_number=3)
+    finally:
+        post_init.disconnect(listener, sender=EquitySnapshot)
+    assert seen == [row]
+    assert new_row(EquitySnapshot, round_number=4) not in seen
