@@ -73,9 +73,15 @@ def account_views(*, competition_id: int, prices: Mapping[str, Decimal], rules: 
     return {account.participant_id: account_line(account, rows[account.pk], rules, prices) for account in accounts}
 
 
-def account_line(account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal]) -> AccountLine:
+def account_line(
+    account: Account, rows: list[Position], rules: engine.Rules, prices: Mapping[str, Decimal],
+    state: engine.Account | None = None,
+) -> AccountLine:
+    """The account and its open rows at these prices. `state`: the engine's account of exactly
+    these rows, when the caller holds it (trading.services.Book), else built from them."""
     marks = {row.symbol: prices.get(row.symbol, row.entry_price) for row in rows}
-    state = account_state(account, {row.symbol: row for row in rows})
+    if state is None:
+        state = account_state(account, {row.symbol: row for row in rows})
     metrics = engine.metrics(state, marks, rules)
     lines = tuple(
         PositionLine(

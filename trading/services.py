@@ -397,10 +397,13 @@ class Book:
         return snapshots
 
     def views(self, *, prices: Mapping[str, Decimal]) -> dict:
-        """trading.selectors.account_views from the book's state in memory (written yet or not)."""
+        """trading.selectors.account_views from the book's state in memory (written yet or not).
+        An account unchanged since as_stored() lends its engine state (what account_line would
+        build from the rows again)."""
         return {
             account.participant_id: account_line(
-                account, sorted(self.rows[account.pk].values(), key=lambda row: row.symbol), self.rules, prices
+                account, sorted(self.rows[account.pk].values(), key=lambda row: row.symbol), self.rules, prices,
+                state=None if account.pk in self._touched else self.states[account.pk],
             )
             for account in self.accounts
         }
