@@ -197,7 +197,7 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
     field's pre_save and get_db_prep_save, as bulk_create's would; related objects saved
     after they were assigned (a fill's new position) have their ids copied first, as
     bulk_create does. `returning=False` leaves the ids unread (rows no one reads back); on
-    PostgreSQL such rows go by COPY.
+    PostgreSQL such rows go by COPY, and several rows read back by UNNEST.
     """
     objs = list(objs)
     if not objs:
@@ -212,8 +212,14 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
         return model._default_manager.using(alias).bulk_create(objs)
     plan = _plan(model, fields, connection, adding=True)
     relations = [field for field in fields if field.is_relation]
-    if not returning and connection.vendor == "postgresql":
-        _copy_rows(connection, meta.db_table, fields, plan, relations, objs, alias)
+    if connection.vendor == "postgresql" and (not returning or len(objs) > 1):
+        if returning:
+            _unnest_rows(connection, meta.db_table, fields, plan, relations, objs, pk)
+        else:
+            _copy_rows(connection, meta.db_table, fields, plan, relations, objs)
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = alias
         return objs
     batch = max(1, min(len(objs), connection.ops.bulk_batch_size(fields, objs)))
     head = "INSERT INTO {} ({}) VALUES ".format(quote(meta.db_table), ", ".join(quote(f.column) for f in fields))
@@ -236,7 +242,7 @@ def insert_rows(model: type[Model], objs: Iterable[Model], *, returning: bool = 
     return objs
 
 
-def _copy_rows(connection, table: str, fields: Sequence, plan: Callable, relations: list, objs: list, alias: str) -> None:
+def _copy_rows(connection, table: str, fields: Sequence, plan: Callable, relations: list, objs: list) -> None:
     """PostgreSQL: the rows by COPY ... FROM STDIN, psycopg adapting each value as for an
     INSERT. A multi-row INSERT of a replay batch's thousands of rows costs the driver more to
     parse (its placeholders) than the server to store; COPY has none."""
@@ -246,9 +252,36 @@ def _copy_rows(connection, table: str, fields: Sequence, plan: Callable, relatio
         for obj in objs:
             _related_ids_copy(obj, relations)
             copy.write_row(plan(obj))
+
+
+def _unnest_rows(connection, table: str, fields: Sequence, plan: Callable, relations: list, objs: list, pk) -> None:
+    """PostgreSQL, rows whose ids are read back: INSERT ... SELECT * FROM UNNEST(one array per
+    column) RETURNING id, as Django's own bulk_create does it there. One placeholder per
+    column, however many rows: a VALUES list of a batch's thousands of rows cost the driver
+    more to parse (its placeholders) and the server more to plan than to store. The ids
+    come back in the rows' order."""
+    quote = connection.ops.quote_name
+    # the column's type without its modifiers: numeric[] takes any scale, varchar[] any length
+    arrays = ", ".join(f"(%b)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    sql = "INSERT INTO {} ({}) SELECT * FROM UNNEST({}) RETURNING {}".format(
+        quote(table), ", ".join(quote(field.column) for field in fields), arrays, quote(pk.column),
+    )
+    rows = []
     for obj in objs:
-        obj._state.adding = False
-        obj._state.db = alias
+        _related_ids_copy(obj, relations)
+        rows.append(plan(obj))
+    import psycopg
+
+    connection.ensure_connection()
+    # Bound on the server and sent in binary (%b): Django's cursor binds on the client,
+    # quoting every value (a prompt's kilobytes) into the statement's text. Wrapped as Django
+    # wraps its own, so query logging and execute wrappers see it.
+    raw = psycopg.Cursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows)])
+        for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
+            setattr(obj, pk.attname, value)
 
 
 _echoes: dict[tuple, Callable] = {}

@@ -135,3 +135,30 @@ def test_new_row_leaves_a_model_someone_listens_to_to_its_own_constructor():
         post_init.disconnect(listener, sender=EquitySnapshot)
     assert seen == [row]
     assert new_row(EquitySnapshot, round_number=4) not in seen
+
+
+def test_insert_rows_stores_every_value_exactly_and_reads_the_ids_back_in_order():
+    """Several rows at once (on PostgreSQL: UNNEST of one array per column, bound in binary),
+    with the characters an array's text form would have to escape."""
+    from agents.models import Invocation
+    from competitions.models import Round
+    from gauntlet.db import insert_rows
+
+    competition = ActiveCompetitionFactory()
+    traders = [TraderFactory(competition=competition, name=f"T{n}") for n in range(3)]
+    round_ = Round.objects.create(competition=competition, number=0, market_time=datetime(2025, 3, 4, tzinfo=UTC))
+    texts = ['{"a": [1, 2]}, \\ "quoted" ,NULL', "", "naïve — ✓ 'single' {braces}"]
+    rows = [
+        new_row(Invocation, participant_id=trader.pk, round_id=round_.pk, provider="scripted", model="m",
+                user_prompt=text, raw_response=text, status="success", cost_usd=Decimal("0.00012345"),
+                action_outcomes=[{"index": n, "reason": text}] if n != 1 else [], latency_ms=n,
+                actions_count=None if n == 1 else n)
+        for n, (trader, text) in enumerate(zip(traders, texts, strict=True))
+    ]
+    insert_rows(Invocation, rows)
+    assert all(row.pk is not None and not row._state.adding for row in rows)
+    for n, row in enumerate(rows):
+        stored = Invocation.objects.get(pk=row.pk)
+        assert (stored.participant_id, stored.user_prompt, stored.raw_response) == (traders[n].pk, texts[n], texts[n])
+        assert stored.action_outcomes == row.action_outcomes and stored.cost_usd == Decimal("0.00012345")
+        assert (stored.latency_ms, stored.actions_count) == (n, None if n == 1 else n)
