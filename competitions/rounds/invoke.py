@@ -46,10 +46,10 @@ def agents_invoke(
 
     Built-in strategies are code, not models: no I/O, microseconds each. They answer on
     this thread while the models think, from the same snapshot and through the same
-    parser, so the round's wall time still tracks the slowest model. So do models answered
-    only from the decision cache (read_only): one indexed lookup on this thread's connection.
-    The other models' cache lookups are made here too, before any is asked, so a hit never
-    waits on a thread and the agent threads never touch the database.
+    parser, so the round's wall time still tracks the slowest model. Every agent's decision
+    cache lookup is made here first, one statement for all of them on this thread's
+    connection: a hit (and any answer of a read_only cache) never waits on a thread, and the
+    agent threads never touch the database.
     """
     recorded = Recorded()
 
@@ -57,13 +57,15 @@ def agents_invoke(
         answers_record(round_, answers, contexts, recorded, counts)
 
     keys = {p.pk: p.api_key() for p in pending}
-    models = [p for p in pending if not answers_in_process(p.llm_provider, p.llm_config)]
-    built_in = [p for p in pending if answers_in_process(p.llm_provider, p.llm_config)]
-    looked_up = list(zip(models, answers_from_cache([
-        Question(p.llm_provider, p.llm_model, p.llm_config, contexts[p.pk]) for p in models
+    # every agent whose decision cache is on, asked in one lookup; a read_only one is answered
+    # here, hit or miss, and so is a hit of any mode
+    looked_up = list(zip(pending, answers_from_cache([
+        Question(p.llm_provider, p.llm_model, p.llm_config, contexts[p.pk]) for p in pending
     ]), strict=True))
     answers = [(p, cached) for p, cached in looked_up if cached is not None]
-    models = [p for p, cached in looked_up if cached is None]
+    asking = [p for p, cached in looked_up if cached is None]
+    models = [p for p in asking if not answers_in_process(p.llm_provider, p.llm_config)]
+    built_in = [p for p in asking if answers_in_process(p.llm_provider, p.llm_config)]
     if models:
         # what each (server, model) accepted for structured output, as stored now: a row deleted
         # in the admin (to have a server tested again) is noticed by every running worker
@@ -81,7 +83,7 @@ def agents_invoke(
         for participant in built_in:
             outcome, _ = _timed_invoke(
                 participant.llm_provider, participant.llm_model, participant.llm_config,
-                keys[participant.pk], contexts[participant.pk],
+                keys[participant.pk], contexts[participant.pk], True,
             )
             answers.append((participant, outcome))
         record(answers)

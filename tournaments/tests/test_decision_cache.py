@@ -247,6 +247,32 @@ def test_cache_lookups_run_on_the_rounds_own_thread_never_on_the_model_threads(m
     assert hits.count() == 2
 
 
+def test_a_read_only_rerun_asks_the_cache_once_a_round_for_all_its_agents(market, monkeypatch):
+    """Agents answered only from the cache run in replay batches, on the round's thread:
+    their lookups, like the models', are one statement a round, not one an agent."""
+    from competitions.models import Round
+
+    second = {**MODEL_ENTRY, "name": "Model 2", "llm_model": "local-13b"}
+    lineup = scripted_lineup() + [MODEL_ENTRY, second]
+    with respx.mock(using="httpx2", assert_all_called=False) as router:
+        router.post(URL).mock(side_effect=_model_answers())
+        first = services.tournament_create(**tournament_fields(rules={}, entries=lineup))
+        services.tournament_start(tournament_id=first.pk, enqueue=False)
+        _run_all(first.pk)
+        lookups = []
+        read = decision_cache._entries_read
+        monkeypatch.setattr(decision_cache, "_entries_read", lambda keys: lookups.append(len(keys)) or read(keys))
+        again = services.tournament_create(**tournament_fields(rules={}, entries=lineup, cache_mode="read_only"))
+        services.tournament_start(tournament_id=again.pk, enqueue=False)
+        _run_all(again.pk)
+    asked = Round.objects.filter(competition__tournament_run__tournament=again, invocations__isnull=False).distinct()
+    assert len(lookups) == asked.count() > 0
+    assert set(lookups) == {2}  # both models (the agents whose cache is on), in one statement
+    replayed = Invocation.objects.filter(round__competition__tournament_run__tournament=again,
+                                         provider="openai_compatible")
+    assert replayed.count() > 0 and all(i.cached for i in replayed)
+
+
 def test_a_cached_rerun_on_a_worker_thread_keeps_its_connection(market):
     """Celery's threads pool and the in-process runner run rounds off the main thread; a
     read_only re-run answers there, inside the batch's transaction, and must not lose the
