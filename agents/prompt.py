@@ -75,7 +75,7 @@ def fmt_decimal(value: Decimal | int | float | None, significant: int = 7) -> st
     """Short, exact-enough number text: 61234.56, 0.00001234, 2000 (no exponent, no trailing 0)."""
     if value is None:
         return "n/a"
-    number = Decimal(str(value))
+    number = value if type(value) is Decimal else Decimal(str(value))
     if not number.is_finite():
         return "n/a"
     if number == 0:
@@ -254,13 +254,19 @@ def _market_lines(rules: CompetitionRules, snapshot: Any) -> list[str]:
             shown = [f"{name}={_float(indicators[name])}" for name in PROMPT_INDICATORS if name in indicators]
             if shown:
                 lines.append(f"{timeframe} " + " ".join(shown))
-            for bar in bars:
-                lines.append(
-                    f"{bar.open_time.astimezone(UTC).strftime('%m-%d %H:%M')} {fmt_decimal(bar.open)} "
-                    f"{fmt_decimal(bar.high)} {fmt_decimal(bar.low)} {fmt_decimal(bar.close)} "
-                    f"{fmt_volume(bar.volume)}"
-                )
+            lines.extend(_candle_line(bar) for bar in bars)
     return lines
+
+
+@functools.lru_cache(maxsize=8192)
+def _candle_line(bar: Any) -> str:
+    """One candle's line. A candle is shown in up to eight rounds in a row (the window moves
+    one bar a round) and by every competition on the same data: formatted once."""
+    return (
+        f"{bar.open_time.astimezone(UTC).strftime('%m-%d %H:%M')} {fmt_decimal(bar.open)} "
+        f"{fmt_decimal(bar.high)} {fmt_decimal(bar.low)} {fmt_decimal(bar.close)} "
+        f"{fmt_volume(bar.volume)}"
+    )
 
 
 _market_cache: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
