@@ -196,6 +196,8 @@ def print_summary(results: dict) -> None:
                 f"~ {cached['year_seconds_estimated']:.0f}s (target < {cached['target_seconds']}s) "
                 f"{'PASS' if cached['meets_target'] else 'MISS'}"
             )
+            phases = cached.get("ms_per_round_by_phase") or {}
+            print("  ms per round: " + ", ".join(f"{name} {value:.2f}" for name, value in phases.items()))
 
 
 # --- child: runs against one scratch database ----------------------------------------------
@@ -223,7 +225,8 @@ def run_child(args) -> None:
     }
     result["replay"] = bench_replay(args.replay_rounds, profile_path=args.profile)
     if args.cached_rounds:
-        result["cached_rerun"] = bench_cached_rerun(args.cached_rounds)
+        result["cached_rerun"] = bench_cached_rerun(
+            args.cached_rounds, profile_path=args.profile and args.profile + ".cached")
     Path(args.out).write_text(json.dumps(result, indent=2))
 
 
@@ -363,24 +366,8 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
     began = time.perf_counter()
     replay_run(competition_id=competition.pk, rounds=1)  # first round loads the series cache
     first_round = time.perf_counter() - began
-    profiler = cProfile.Profile() if profile_path else None
-    began = time.perf_counter()
-    cpu_began = time.process_time()
-    if profiler:
-        profiler.enable()
-    progress = replay_run(competition_id=competition.pk, rounds=max(0, min(rounds, YEAR_OF_HOURLY_ROUNDS) - 1))
-    if profiler:
-        profiler.disable()
-    seconds = time.perf_counter() - began
-    cpu_seconds = time.process_time() - cpu_began
-    if profiler:
-        profiler.dump_stats(profile_path)
-        text = StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
-        Path(profile_path + ".txt").write_text(text.getvalue())
-        text = StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
-        Path(profile_path + ".tottime.txt").write_text(text.getvalue())
+    progress, seconds, cpu_seconds = _timed_replay(
+        competition.pk, max(0, min(rounds, YEAR_OF_HOURLY_ROUNDS) - 1), profile_path)
     rounds = progress.rounds_done  # the first round is timed on its own, above
     breakdown = _phase_breakdown(competition, seconds, rounds - 1)
     rate = (rounds - 1) / seconds
@@ -407,7 +394,7 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
         "rounds_done": progress.rounds_done,
         "invocations": Invocation.objects.filter(round__competition=competition).count(),
         "equity_snapshots": EquitySnapshot.objects.filter(account__participant__competition=competition).count(),
-        "profiled": bool(profiler),
+        "profiled": bool(profile_path),
         "ms_per_round_by_phase": breakdown,
     }
     log(f"  replay: {rounds} rounds in {first_round + seconds:.1f}s -> {rate:.1f} rounds/s, "
@@ -415,7 +402,31 @@ def bench_replay(rounds: int, *, profile_path: str | None) -> dict:
     return result
 
 
-def bench_cached_rerun(rounds: int) -> dict:
+def _timed_replay(competition_id: int, rounds: int, profile_path: str | None):
+    """replay_run of `rounds` rounds: (progress, wall seconds, this process's CPU seconds),
+    under cProfile into profile_path (+ .txt and .tottime.txt summaries) when given."""
+    from competitions.rounds.replay import replay_run
+
+    profiler = cProfile.Profile() if profile_path else None
+    began = time.perf_counter()
+    cpu_began = time.process_time()
+    if profiler:
+        profiler.enable()
+    progress = replay_run(competition_id=competition_id, rounds=rounds)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - began
+    cpu_seconds = time.process_time() - cpu_began
+    if profiler:
+        profiler.dump_stats(profile_path)
+        for order, suffix in (("cumulative", ".txt"), ("tottime", ".tottime.txt")):
+            text = StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(40)
+            Path(profile_path + suffix).write_text(text.getvalue())
+    return progress, seconds, cpu_seconds
+
+
+def bench_cached_rerun(rounds: int, *, profile_path: str | None = None) -> dict:
     """(c): record 5 models' answers, then time a read_only copy of the competition."""
     from django.db import connection
 
@@ -453,11 +464,7 @@ def bench_cached_rerun(rounds: int) -> dict:
         log(f"  cached re-run: {rounds} rounds recorded in {recording_seconds:.1f}s ({requests_recording} model requests)")
         rerun = _replay_competition("bench: cached re-run", rounds=rounds)
         lineup(rerun, "read_only")
-        began = time.perf_counter()
-        cpu_began = time.process_time()
-        progress = replay_run(competition_id=rerun.pk, rounds=rounds)
-        seconds = time.perf_counter() - began
-        cpu_seconds = time.process_time() - cpu_began
+        progress, seconds, cpu_seconds = _timed_replay(rerun.pk, rounds, profile_path)
         requests_rerun = requests_made() - requests_recording
     finally:
         server.kill()
@@ -476,6 +483,7 @@ def bench_cached_rerun(rounds: int) -> dict:
         "cached_invocations": invocations.filter(cached=True).count(),
         "model_invocations": invocations.count(),
         "year_seconds_estimated": round(YEAR_OF_HOURLY_ROUNDS * seconds / max(1, done), 1),
+        "ms_per_round_by_phase": _phase_breakdown(rerun, seconds, done),
         "target_seconds": REPLAY_TARGET_SECONDS.get(connection.vendor, 60),
     }
     result["meets_target"] = requests_rerun == 0 and result["year_seconds_estimated"] < result["target_seconds"]
@@ -513,7 +521,8 @@ def main() -> int:
     parser.add_argument("--cached-rounds", type=int, default=2000,
                         help="rounds of the cached re-run (c); 0 skips it")
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres (if DATABASE_URL)")
-    parser.add_argument("--profile", help="cProfile the replay into FILE.<backend> (+ .txt summaries)")
+    parser.add_argument("--profile", help="cProfile the replay into FILE.<backend> and the cached re-run into "
+                             "FILE.<backend>.cached (+ .txt summaries)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
