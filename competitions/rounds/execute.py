@@ -89,8 +89,8 @@ def decisions_execute(
         book.flush()  # the orders get their ids before the outcomes name them
     for item, result in zip(pending, results, strict=True):
         item.update(action_outcome(result))
-        if result.order is not None and result.order.pk is None:
-            deferred.unnamed.append((item, result.order))  # only deferred leaves an order unwritten
+        if deferred is not None and result.order is not None and result.order.pk is None:
+            deferred.unnamed.append((item, result.order))  # named once the Book is flushed
     for invocation in changed:
         invocation.actions_count, invocation.rejected_actions_count = action_counts(invocation.action_outcomes)
     if deferred is not None:
