@@ -255,11 +255,13 @@ def _copy_rows(connection, table: str, fields: Sequence, plan: Callable, relatio
 
 
 def _unnest_rows(connection, table: str, fields: Sequence, plan: Callable, relations: list, objs: list, pk) -> None:
-    """PostgreSQL, rows whose ids are read back: INSERT ... SELECT * FROM UNNEST(one array per
-    column) RETURNING id, as Django's own bulk_create does it there. One placeholder per
-    column, however many rows: a VALUES list of a batch's thousands of rows cost the driver
-    more to parse (its placeholders) and the server more to plan than to store. The ids
-    come back in the rows' order."""
+    """PostgreSQL, for rows whose ids are read back: INSERT ... SELECT * FROM UNNEST(one
+    array per column) RETURNING id. Django's bulk_create uses the same form on PostgreSQL.
+
+    The statement has one placeholder per column, whatever the number of rows. A VALUES list
+    with one placeholder per value made psycopg spend longer parsing the statement than the
+    server spent storing the rows, and the server longer planning it. The ids come back in
+    the order of the rows."""
     quote = connection.ops.quote_name
     # the column's type without its modifiers: numeric[] takes any scale, varchar[] any length
     arrays = ", ".join(f"(%b)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
