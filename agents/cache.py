@@ -14,7 +14,7 @@ database access from invoke_agent.
 
 Only answers the provider gave successfully are recorded: an error or a timeout is asked
 again next time. Both ends run on the round's own thread and database connection: the
-lookup (`recorded_answer`) before any model is asked, so only misses go out to the agent
+lookup (`recorded_answers`, one statement for a round's agents) before any model is asked, so only misses go out to the agent
 threads, which never touch the database; the store (`answers_store`) with the invocation
 rows (agents.services.invocations_record). A lookup cannot then depend on what another
 thread holds locked, and a hit is a hit on every database and every worker pool.

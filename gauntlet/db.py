@@ -66,9 +66,9 @@ def _plan(model: type[Model], fields: Sequence, connection, *, adding: bool) -> 
     key = (model, tuple(field.attname for field in fields), connection.alias, adding)
     plan = _plans.get(key)
     if plan is None:
-        get = attrgetter(*(field.attname for field in fields))
-        if len(fields) == 1:
-            get = (lambda one: lambda obj: (one(obj),))(get)
+        names = [field.attname for field in fields]
+        # attrgetter of one name gives the value itself, of several a tuple
+        get = attrgetter(*names) if len(names) > 1 else lambda obj, name=names[0]: (getattr(obj, name),)
         preparers = [_preparer(field, connection) for field in fields]
         autos = [
             (index, field, preparers[index][1]) for index, field in enumerate(fields)
